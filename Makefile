@@ -83,6 +83,8 @@ $(BUILD)/test/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_HELP) $(LIB_ARCH)
 
 # ---- top-level targets ------------------------------------------------------------
 .DEFAULT_GOAL := all
+# Generated protobuf sources are build products, not intermediates to delete.
+.SECONDARY:
 .PHONY: all deps build unit e2e test asan demo up down clean bench fuzz
 
 all: deps build

@@ -44,9 +44,25 @@ int ep_err_wrap(ep_err *e, const char *fmt, ...)
     if (n < 0)
         return e->code;
     memcpy(old, e->msg, sizeof old);
-    if (old[0] == '\0')
-        snprintf(e->msg, sizeof e->msg, "%s", prefix);
-    else
-        snprintf(e->msg, sizeof e->msg, "%s: %s", prefix, old);
+    if (old[0] == '\0') {
+        memcpy(e->msg, prefix, sizeof e->msg);
+    } else {
+        /* Truncation is acceptable here: the innermost cause is at the end
+         * and the buffer is large; we still never overflow. */
+        size_t plen = strnlen(prefix, sizeof prefix);
+        size_t olen = strnlen(old, sizeof old);
+        size_t cap  = sizeof e->msg - 1, o = 0;
+        size_t take = plen < cap ? plen : cap;
+        memcpy(e->msg, prefix, take);
+        o = take;
+        if (o + 2 <= cap) {
+            e->msg[o++] = ':';
+            e->msg[o++] = ' ';
+        }
+        take = olen < cap - o ? olen : cap - o;
+        memcpy(e->msg + o, old, take);
+        o += take;
+        e->msg[o] = '\0';
+    }
     return e->code;
 }

@@ -1,0 +1,29 @@
+/*
+ * events: the catalogue of envplane events — NATS subject, CloudEvents type
+ * and protobuf payload of each — in one table, so publishers, tools and docs
+ * never spell a subject twice.
+ */
+#ifndef EP_EVENTS_H
+#define EP_EVENTS_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#define EV_CLAIM_ACCEPTED "platform.claim.v1.accepted"
+#define EV_CLAIM_REJECTED "platform.claim.v1.rejected"
+#define EV_CLAIM_DELETED  "platform.claim.v1.deleted"
+
+typedef struct events_entry {
+    const char *subject;   /* NATS subject */
+    const char *ce_type;   /* CloudEvents type */
+    const ProtobufCMessageDescriptor *payload;
+    const char *summary;
+} events_entry;
+
+/* The whole catalogue, terminated by an entry with subject NULL. */
+extern const events_entry events_catalogue[];
+
+/* Lookup by subject or by CloudEvents type; NULL if unknown. */
+const events_entry *events_by_subject(const char *subject);
+const events_entry *events_by_type(const char *ce_type);
+
+#endif

@@ -56,10 +56,17 @@ void metrics_registry_destroy(metrics_registry *r);
  * borrowed pointer owned by the registry, or NULL on error (see
  * metrics_registry_last_error).  Thread-safe.  Histogram buckets are upper
  * bounds, finite and strictly increasing (copied); +Inf is implicit. */
-metrics_counter   *metrics_counter(metrics_registry *r, const char *name, const char *help, const char *labels);
-metrics_gauge     *metrics_gauge(metrics_registry *r, const char *name, const char *help, const char *labels);
-metrics_histogram *metrics_histogram(metrics_registry *r, const char *name, const char *help,
-                                     const char *labels, const double *buckets, size_t nbuckets);
+metrics_counter   *metrics_counter_get(metrics_registry *r, const char *name, const char *help, const char *labels);
+metrics_gauge     *metrics_gauge_get(metrics_registry *r, const char *name, const char *help, const char *labels);
+metrics_histogram *metrics_histogram_get(metrics_registry *r, const char *name, const char *help,
+                                         const char *labels, const double *buckets, size_t nbuckets);
+/* C does not let a typedef and a function share a name, so the short
+ * spellings are function-like macros: "metrics_counter *c" is the type and
+ * "metrics_counter(r, ...)" the call. */
+#define metrics_counter(r, name, help, labels)   metrics_counter_get(r, name, help, labels)
+#define metrics_gauge(r, name, help, labels)     metrics_gauge_get(r, name, help, labels)
+#define metrics_histogram(r, name, help, labels, buckets, nbuckets) \
+    metrics_histogram_get(r, name, help, labels, buckets, nbuckets)
 
 /* Lock-free updates; all accept NULL (then do nothing). */
 void metrics_counter_add(metrics_counter *c, uint64_t n);

@@ -18,6 +18,10 @@
  * server may already have executed it before the connection broke.  Make
  * retried writes idempotent (SET, HSET, scripts that check a generation), or
  * use pipelining, which never retries.
+ *
+ * hiredis writes with write(), so a write to a connection the server has
+ * closed raises SIGPIPE: a service using store must ignore SIGPIPE
+ * (signal(SIGPIPE, SIG_IGN) in main), as every long-running server does.
  */
 #ifndef EP_STORE_H
 #define EP_STORE_H

@@ -82,6 +82,7 @@ typedef struct response {
     size_t ok_max;       /* bound on a 2xx body */
     int    too_large;    /* a 2xx body exceeded ok_max: transfer aborted */
     int    oom;          /* allocation failed: transfer aborted */
+    int    nobody;       /* HEAD: Content-Length describes no body of ours */
     int64_t announced;   /* Content-Length of a too-large body, -1 if unknown */
     CURL  *curl;
 } response;
@@ -108,29 +109,30 @@ static char *dup_str(const char *s)
 size_t s3__uri_encode(char *dst, size_t size, const char *s, size_t len, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t            need = 0;
+    size_t            need = 0;  /* length of the full encoding so far */
+    size_t            w = 0;     /* bytes written; stops growing once one did not fit */
 
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
         int keep = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
                    ch == '~' || (keep_slash && ch == '/');
+        size_t n = keep ? 1 : 3;
 
-        if (keep) {
-            if (need + 1 < size)
-                dst[need] = (char)ch;
-            need += 1;
-        } else {
-            if (need + 3 < size) {
-                dst[need] = '%';
-                dst[need + 1] = hex[ch >> 4];
-                dst[need + 2] = hex[ch & 15];
+        if (w == need && need + n < size) {
+            if (keep) {
+                dst[w] = (char)ch;
+            } else {
+                dst[w] = '%';
+                dst[w + 1] = hex[ch >> 4];
+                dst[w + 2] = hex[ch & 15];
             }
-            need += 3;
+            w += n;
         }
+        need += n;
     }
     if (size > 0)
-        dst[need < size ? need : size - 1] = '\0';
+        dst[w] = '\0';
     return need;
 }
 
@@ -365,8 +367,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     if (n > 2 || (n == 2 && data[0] != '\r') || (n == 1 && data[0] != '\n'))
         return n;
     curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &r->status);
-    if (r->status < 200)
-        return n;  /* an interim 1xx response; the real one follows */
+    if (r->status < 200 || r->nobody)
+        return n;  /* an interim 1xx response, or HEAD's announced length */
     curl_easy_getinfo(r->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     if (r->status < 300 && cl >= 0 && (uint64_t)cl > (uint64_t)r->ok_max) {
         r->too_large = 1;
@@ -432,6 +434,7 @@ static int perform(s3_client *c, const request *req, const char *op, const char 
     resp->ok_max = req->ok_max;
     resp->announced = -1;
     resp->curl = h;
+    resp->nobody = strcmp(req->method, "HEAD") == 0;
 
     if (append_raw(&url, &ulen, c->endpoint) != 0 || append_raw(&url, &ulen, "/") != 0 ||
         append_raw(&url, &ulen, req->bucket) != 0 ||
@@ -449,10 +452,10 @@ static int perform(s3_client *c, const request *req, const char *op, const char 
     if ((tmp = curl_slist_append(hdrs, line)) == NULL)
         goto oom;
     hdrs = tmp;
-    /* Send the body at once rather than waiting for "100 Continue". */
-    if ((tmp = curl_slist_append(hdrs, "Expect:")) == NULL)
-        goto oom;
-    hdrs = tmp;
+    /* No "Expect:" removal header here: the 7.88 signer would list the
+     * removed header among the signed ones and the server would reject the
+     * signature.  MinIO answers "100 Continue" at once, so large PUTs lose
+     * only a round trip. */
     if (req->body != NULL || strcmp(req->method, "PUT") == 0) {
         char *ct = NULL;
         size_t ctlen = 0;

@@ -48,7 +48,8 @@ const char *httpd_request_query(const httpd_request *r, const char *name);    /*
 const char *httpd_request_header(const httpd_request *r, const char *name);   /* case-insensitive; NULL if absent */
 /* The body (NUL-terminated for convenience; may contain NULs), "" if none. */
 const char *httpd_request_body(const httpd_request *r, size_t *len);
-/* The route pattern that matched ("/v1/envs/*"), for labels and logs. */
+/* The route pattern that matched, as registered (with its trailing '*' for
+ * a prefix), for labels and logs. */
 const char *httpd_request_route(const httpd_request *r);
 
 typedef struct httpd_response {
@@ -77,8 +78,8 @@ typedef struct httpd_config {
 int httpd_create(const httpd_config *cfg, httpd **out, ep_err *err);
 
 /* Register fn for method ("GET", "POST" ...; NULL = any) on path: exact, or
- * a prefix if it ends with '*' ("/v1/envs/*" matches "/v1/envs/" and
- * everything below).  Exact routes win over prefixes, longer prefixes over
+ * a prefix if it ends with '*' ("/v1/envs/" followed by '*' matches
+ * "/v1/envs/" and everything below).  Exact routes win over prefixes, longer prefixes over
  * shorter.  A path that matches with another method gets 405 with Allow.
  * Only before httpd_start.  method, path copied; ud borrowed. */
 int httpd_route(httpd *h, const char *method, const char *path, httpd_handler fn, void *ud);

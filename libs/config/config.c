@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -199,17 +200,18 @@ char *cfg_format_size(long long bytes, char *buf, size_t len)
         { "TB", 1000000000000LL }, { "GB", 1000000000LL }, { "MB", 1000000LL }, { "KB", 1000LL },
     };
 
+    size_t best = SIZE_MAX;
+
     if (len == 0)
         return buf;
-    if (bytes > 0) {
-        for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-            if (bytes % order[i].mult == 0) {
-                snprintf(buf, len, "%lld%s", bytes / order[i].mult, order[i].u);
-                return buf;
-            }
-        }
-    }
-    snprintf(buf, len, "%lld", bytes);
+    /* The exact unit giving the fewest digits; binary wins ties. */
+    for (size_t i = 0; bytes > 0 && i < sizeof order / sizeof order[0]; i++)
+        if (bytes % order[i].mult == 0 && (best == SIZE_MAX || order[i].mult > order[best].mult))
+            best = i;
+    if (best != SIZE_MAX)
+        snprintf(buf, len, "%lld%s", bytes / order[best].mult, order[best].u);
+    else
+        snprintf(buf, len, "%lld", bytes);
     return buf;
 }
 

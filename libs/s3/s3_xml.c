@@ -176,7 +176,11 @@ static int read_doc(const char *xml, size_t len, const char *what, xmlDoc **out,
     ctxt = xmlNewParserCtxt();
     if (ctxt == NULL)
         return ep_err_set(err, S3_ENOMEM, "out of memory");
-    doc = xmlCtxtReadMemory(ctxt, xml, (int)len, NULL, NULL, XML_OPTS);
+    /* S3 always answers in UTF-8.  Forcing it keeps libxml2 away from its
+     * encoding converters, which print conversion errors to stderr
+     * regardless of XML_PARSE_NOERROR; invalid UTF-8 is an ordinary parse
+     * error instead. */
+    doc = xmlCtxtReadMemory(ctxt, xml, (int)len, NULL, "UTF-8", XML_OPTS);
     if (doc == NULL) {
         const xmlError *xe = xmlCtxtGetLastError(ctxt);
         char            msg[160] = "unknown error";

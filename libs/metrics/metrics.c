@@ -488,6 +488,12 @@ static void fmt_double(double d, char *buf, size_t len)
         snprintf(buf, len, d > 0 ? "+Inf" : "-Inf");
         return;
     }
+    /* Whole numbers (counts, sizes, byte totals) read better without an
+     * exponent: 400000, not 4e+05. */
+    if (d == floor(d) && fabs(d) < 1e15) {
+        snprintf(buf, len, "%.0f", d);
+        return;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, len, "%.*g", prec, d);
         if (strtod(buf, NULL) == d)

@@ -24,6 +24,7 @@
 
 #include <curl/curl.h>
 #include <libxml/parser.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #define DEFAULT_TIMEOUT_MS 10000L
@@ -84,7 +85,7 @@ typedef struct response {
     int    oom;          /* allocation failed: transfer aborted */
     int    nobody;       /* HEAD: Content-Length describes no body of ours */
     int64_t announced;   /* Content-Length of a too-large body, -1 if unknown */
-    CURL  *curl;
+    CURL   *curl;
 } response;
 
 /* One request to send. */
@@ -263,9 +264,8 @@ int s3_client_create(const s3_config *cfg, s3_client **out, ep_err *err)
     if (cfg->region == NULL || cfg->region[0] == '\0' ||
         cfg->region[strcspn(cfg->region, ":/ \t\r\n")] != '\0')
         return ep_err_set(err, S3_EINVAL, "s3 config: region is empty or has ':', '/' or spaces");
-    if (cfg->access_key == NULL || cfg->access_key[0] == '\0' ||
-        strchr(cfg->access_key, ':') != NULL)
-        return ep_err_set(err, S3_EINVAL, "s3 config: access_key is empty or has ':'");
+    if (cfg->access_key == NULL || cfg->access_key[0] == '\0')
+        return ep_err_set(err, S3_EINVAL, "s3 config: access_key is empty");
     if (cfg->secret_key == NULL || cfg->secret_key[0] == '\0')
         return ep_err_set(err, S3_EINVAL, "s3 config: secret_key is empty");
     if (cfg->timeout_ms < 0)
@@ -315,8 +315,8 @@ void s3_client_destroy(s3_client *c)
     free(c->endpoint);
     free(c->region);
     free(c->access_key);
-    if (c->secret_key != NULL)
-        memset(c->secret_key, 0, strlen(c->secret_key));
+    if (c->secret_key != NULL)  /* a plain memset could be optimised away */
+        OPENSSL_cleanse(c->secret_key, strlen(c->secret_key));
     free(c->secret_key);
     free(c->ca_file);
     free(c->sigv4);

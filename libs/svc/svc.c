@@ -17,6 +17,7 @@
 struct svc {
     char             *name;
     uv_loop_t         loop;
+    int               loop_inited;
     uv_signal_t       sigint, sigterm;
     uv_async_t        worker_done;
     uv_timer_t        stats_timer;
@@ -32,6 +33,7 @@ struct svc {
 
     /* common options */
     char             *nats_url, *http_listen, *log_level;
+    char             *notify_subject;
 
     int               stopping;   /* __atomic */
     int               exit_code;  /* __atomic */
@@ -125,9 +127,17 @@ static void stats_cb(uv_timer_t *t)
 
 static void worker_main(void *arg)
 {
-    svc *s = arg;
+    svc   *s = arg;
+    ep_err err = { 0 };
 
-    s->worker_fn(s, s->worker_ud);
+    /* JetStream API calls wait for a reply that the loop thread reads, so
+     * they are made here and never during svc_create on the loop thread. */
+    if (bus_ensure_streams(s->bus, s->notify_subject, &err) != BUS_OK) {
+        LOG_KV(LOG_LEVEL_ERROR, "cannot create the JetStream streams", "error", err.msg, NULL);
+        svc_fail(s, "JetStream streams unavailable");
+    } else {
+        s->worker_fn(s, s->worker_ud);
+    }
     /* Whatever made the worker return, the service is done. */
     __atomic_store_n(&s->stopping, 1, __ATOMIC_RELEASE);
     uv_async_send(&s->worker_done);
@@ -243,6 +253,7 @@ int svc_create(const svc_info *info, int argc, char **argv, svc **out)
         svc_destroy(s);
         return SVC_ENOMEM;
     }
+    s->loop_inited = 1;
     s->m_published = metrics_counter(s->metrics, "envplane_events_published_total", "Events published to JetStream and acknowledged", NULL);
     s->m_pub_err = metrics_counter(s->metrics, "envplane_publish_errors_total", "Publishes that failed (will be retried by redelivery)", NULL);
     s->m_dup = metrics_counter(s->metrics, "envplane_publish_duplicates_total", "Publishes the stream dropped as duplicates of an earlier id", NULL);
@@ -257,8 +268,8 @@ int svc_create(const svc_info *info, int argc, char **argv, svc **out)
     bc.name = info->name;
     bc.source = source;
     bc.loop = &s->loop;
-    if (bus_create(&bc, &s->bus, &err) != BUS_OK ||
-        bus_ensure_streams(s->bus, info->notify_subject, &err) != BUS_OK) {
+    s->notify_subject = info->notify_subject ? strdup(info->notify_subject) : NULL;
+    if (bus_create(&bc, &s->bus, &err) != BUS_OK) {
         LOG_KV(LOG_LEVEL_ERROR, "cannot start: NATS", "error", err.msg, NULL);
         svc_destroy(s);
         return SVC_ESTART;
@@ -325,19 +336,25 @@ void svc_destroy(svc *s)
     if (s == NULL)
         return;
     if (s->bus != NULL) {
-        /* Only when svc_create failed half-way: let the adapter's handles close. */
+        /* Only when svc_create failed half-way: the adapter detaches
+         * through the loop, so run it until its handles are closed. */
         bus_destroy(s->bus);
         s->bus = NULL;
-        uv_walk(&s->loop, close_walk, NULL);
         uv_run(&s->loop, UV_RUN_DEFAULT);
     }
     httpd_destroy(s->http);
-    if (s->loop.data != (void *)-1)
+    if (s->loop_inited && uv_loop_close(&s->loop) != 0) {
+        /* Handles still open (svc_create failed after creating them):
+         * close them and let the loop finish before closing it. */
+        uv_walk(&s->loop, close_walk, NULL);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
         uv_loop_close(&s->loop);
+    }
     metrics_registry_destroy(s->metrics);
     if (s->opts)
         cfg_dispose(s->opts, s->nopts);
     free(s->opts);
+    free(s->notify_subject);
     free(s->name);
     pthread_mutex_destroy(&s->lock);
     free(s);

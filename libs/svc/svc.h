@@ -56,7 +56,8 @@ typedef struct svc_info {
 } svc_info;
 
 /* Parse configuration, initialise logging, metrics and HTTP, create the loop
- * and connect to NATS (and ensure the streams).  Returns SVC_OK, SVC_EXIT
+ * and connect to NATS; the streams are ensured on the worker thread before
+ * the worker function runs.  Returns SVC_OK, SVC_EXIT
  * when --help was printed (exit 0), or an error already logged (exit 1). */
 int  svc_create(const svc_info *info, int argc, char **argv, svc **out);
 /* Free everything; call after svc_run returned.  NULL-safe. */

@@ -84,11 +84,24 @@ test('a valid claim becomes claim.accepted with CloudEvents headers and a decoda
 
 test('sue claims expire 24 h after creation by default; static claims say so', async () => {
   const name = uniq('sue-poc');
-  await putObject(client, STATIC(), `${name}-claim.json`, claim(name, { services: { svc: '*' } }));
+  // Static claims come from GitOps: they name their repository.
+  await putObject(client, STATIC(), `${name}-claim.json`, claim(name, {
+    services: { svc: '*' }, deployment_method: 'git',
+    git_repository: 'https://git.example.com/platform/sue-environments', branch: 'main',
+  }));
   const ev = await log.waitFor(accepted(name), `accepted ${name}`);
   assert.equal(ev.data.claim.expirationDate, '2024-01-16T10:30:00Z');
   assert.equal(ev.data.source, 'CLAIM_SOURCE_STATIC');
   assert.equal(ev.data.claim.services[0].kind, 'CONSTRAINT_KIND_LATEST');
+  assert.equal(ev.data.claim.deploymentMethod, 'git');
+});
+
+test('a static claim without its git repository is rejected', async () => {
+  const name = uniq('prod-main');
+  await putObject(client, STATIC(), `${name}.json`, claim(name));
+  const ev = await log.waitFor(rejectedKey(`${name}.json`), `rejection of ${name}`);
+  assert.equal(ev.data.source, 'CLAIM_SOURCE_STATIC');
+  assert.ok(ev.data.errors.some((e) => e.field === 'git_repository' && e.code === 'required'));
 });
 
 test('re-uploading identical content is a no-op; a change is a new generation', async () => {

@@ -131,3 +131,15 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- cedar (libs/cedar) -------------------------------------------------------------
+# test-cedar: the differential run of libs/cedar against the reference Cedar
+# implementation (@cedar-policy/cedar-wasm, installed by scripts/deps.sh into
+# tests/cedar).  bench-cedar: authorizations per second and latency against
+# cedar-wasm and the Rust cedar CLI (a benchmark, not a test).
+.PHONY: test-cedar bench-cedar
+test-cedar: deps $(BUILD)/bin/cedar
+	node tests/cedar/run-diff.mjs --cedar $(BUILD)/bin/cedar
+
+bench-cedar: deps $(BUILD)/bin/cedar
+	scripts/bench-cedar.sh $(BUILD)

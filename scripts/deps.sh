@@ -70,5 +70,18 @@ if [ -f "$ROOT/tests/e2e/package-lock.json" ]; then
         echo "$want" > "$stamp"
     fi
 fi
+# npm packages for the Cedar differential tests (the reference implementation
+# @cedar-policy/cedar-wasm), installed from the committed lock file.
+if [ -f "$ROOT/tests/cedar/package-lock.json" ]; then
+    lock="$ROOT/tests/cedar/package-lock.json"
+    stamp="$ROOT/tests/cedar/node_modules/.lock-sha"
+    want=$(sha256sum "$lock" | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        if [ $CHECK = 1 ]; then echo "missing: npm packages for tests/cedar"; exit 1; fi
+        echo "deps: npm ci in tests/cedar"
+        (cd "$ROOT/tests/cedar" && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$want" > "$stamp"
+    fi
+fi
 [ $CHECK = 1 ] && echo "deps: all present"
 exit 0

@@ -1,0 +1,105 @@
+// Generated differential cases, deterministic (seeded PRNG): random
+// expressions over the world of world.mjs, typed and ill-typed, wrapped in
+// random policy sets with random scopes and effects; and parse-acceptance
+// texts made by mutating valid policies token by token.
+import { entities, requests } from './world.mjs';
+
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 4294967296; };
+}
+
+export function generatedCases(n = 1200, seed = 0xCEDA4) {
+  const r = rng(seed);
+  const pick = a => a[Math.floor(r() * a.length)];
+  const ents = ['User::"alice"', 'User::"bob"', 'User::"ghost"', 'Group::"eng"', 'Group::"all"', 'Group::"mgrs"',
+                'Doc::"d1"', 'Doc::"d2"', 'Folder::"f1"', 'Folder::"root"', 'Action::"view"', 'Action::"read"',
+                'NS::Sub::Thing::"t"', 'principal', 'resource', 'action', 'principal.manager', 'resource.owner', 'context.who'];
+  const attrs = ['name', 'age', 'tags', 'manager', 'active', 'profile', 'groups', 'owner', 'public', 'size', 'labels', 'nope', 'addr', 'score'];
+  const ctxAttrs = ['n', 'flag', 's', 'set', 'rec', 'ip', 'amount', 'who', 'strs', 'nope'];
+  const longs = ['0', '1', '-1', '5', '30', '9223372036854775807', '-9223372036854775808', '4611686018427387904', 'context.n', 'principal.age', 'resource.size', 'principal.big'];
+  const strs = ['"alice"', '"bob"', '""', '"a"', '"eng"', 'principal.name', 'context.s', 'principal.profile.dept'];
+  function gen(ty, d) {
+    // Occasionally produce a value of the wrong type (ill-typed expressions).
+    if (r() < 0.07) ty = pick(['bool', 'long', 'str', 'ent', 'set', 'rec', 'any']);
+    if (d <= 0) {
+      switch (ty) {
+        case 'bool': return pick(['true', 'false', 'context.flag', 'principal.active', 'resource.public']);
+        case 'long': return pick(longs);
+        case 'str': return pick(strs);
+        case 'ent': return pick(ents);
+        case 'set': return pick(['[]', '[1, 2]', 'principal.tags', 'context.set', 'resource.labels', '[Group::"eng"]', 'principal.groups', 'context.strs']);
+        case 'rec': return pick(['{}', '{a: 1}', 'context.rec', 'principal.profile', 'context']);
+        default: return gen(pick(['bool', 'long', 'str', 'ent', 'set', 'rec']), 0);
+      }
+    }
+    const g = t => gen(t, d - 1 - Math.floor(r() * 2));
+    switch (ty) {
+      case 'bool': return pick([
+        () => `${g('bool')} && ${g('bool')}`, () => `${g('bool')} || ${g('bool')}`, () => `!${g('bool')}`,
+        () => `(${g('bool')})`, () => `${g('long')} ${pick(['<', '<=', '>', '>='])} ${g('long')}`,
+        () => `${g('any')} ${pick(['==', '!='])} ${g('any')}`, () => `${g('ent')} in ${g('ent')}`,
+        () => `${g('ent')} in [${g('ent')}, ${g('ent')}]`, () => `${g('ent')} in ${g('set')}`,
+        () => `${g('ent')} has ${pick(attrs)}`, () => `${g('rec')} has ${pick(['a', 'n', 'dept', 'b', 'level'])}`,
+        () => `${g('str')} like "${pick(['*', 'a*', '*e*', 'al*e', 'bob', ''])}"`, () => `${g('ent')} is ${pick(['User', 'Group', 'Doc', 'NS::Sub::Thing'])}`,
+        () => `${g('ent')} is User in ${g('ent')}`, () => `${g('set')}.contains(${g('any')})`,
+        () => `${g('set')}.${pick(['containsAll', 'containsAny'])}(${g('set')})`, () => `${g('set')}.isEmpty()`,
+        () => `(if ${g('bool')} then ${g('bool')} else ${g('bool')})`, () => `${g('ent')}.hasTag(${g('str')})`,
+        () => `principal.${pick(attrs)} == ${g('any')}`, () => `context.${pick(ctxAttrs)} == ${g('any')}`,
+        () => `ip("${pick(['10.0.0.1', '127.0.0.1', '::1', '10.0.0.0/8', 'bad'])}").${pick(['isIpv4', 'isIpv6', 'isLoopback', 'isMulticast'])}()`,
+        () => `context.ip.isInRange(ip("${pick(['192.168.0.0/16', '10.0.0.0/8', '::/0'])}"))`,
+        () => `decimal("${pick(['1.5', '-2.25', '0.0001', 'x'])}").${pick(['lessThan', 'greaterThan', 'lessThanOrEqual'])}(${pick(['context.amount', 'principal.score', 'decimal("1.5")', '1'])})`,
+      ])();
+      case 'long': return pick([
+        () => `${g('long')} + ${g('long')}`, () => `${g('long')} - ${g('long')}`, () => `${g('long')} * ${g('long')}`,
+        () => `-${g('long')}`, () => `(${g('long')})`, () => `(if ${g('bool')} then ${g('long')} else ${g('long')})`,
+        () => `principal.profile.level`, () => `${g('ent')}.${pick(['age', 'size'])}`, () => `principal.getTag("n")`,
+      ])();
+      case 'str': return pick([() => `${g('ent')}.name`, () => `(if ${g('bool')} then ${g('str')} else ${g('str')})`, () => `resource.getTag("class")`])();
+      case 'ent': return pick([() => `${g('ent')}.${pick(['manager', 'owner'])}`, () => `(if ${g('bool')} then ${g('ent')} else ${g('ent')})`, () => gen('ent', 0)])();
+      case 'set': return pick([() => `[${g('any')}, ${g('any')}]`, () => `[${g('long')}]`, () => `${g('ent')}.${pick(['tags', 'labels', 'groups'])}`])();
+      case 'rec': return pick([() => `{a: ${g('any')}, b: ${g('any')}}`, () => `${g('ent')}.profile`, () => `{"n": ${g('long')}}`])();
+      default: return g(pick(['bool', 'long', 'str', 'ent', 'set', 'rec']));
+    }
+  }
+  const scopeP = () => pick(['principal', 'principal', 'principal == User::"alice"', 'principal in Group::"eng"', 'principal is User',
+                             'principal is User in Group::"all"', 'principal == User::"bob"', 'principal in Group::"mgrs"']);
+  const scopeA = () => pick(['action', 'action', 'action == Action::"view"', 'action in Action::"read"', 'action in [Action::"edit", Action::"view"]']);
+  const scopeR = () => pick(['resource', 'resource', 'resource in Folder::"root"', 'resource == Doc::"d1"', 'resource is Doc', 'resource is Folder']);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const np = 1 + Math.floor(r() * 4);
+    const pols = [];
+    for (let k = 0; k < np; k++) {
+      const conds = [];
+      const nc = Math.floor(r() * 3);
+      for (let c = 0; c < nc; c++) conds.push(` ${pick(['when', 'when', 'unless'])} { ${gen('bool', 1 + Math.floor(r() * 3))} }`);
+      pols.push(`${r() < 0.25 ? 'forbid' : 'permit'}(${scopeP()}, ${scopeA()}, ${scopeR()})${conds.join('')};`);
+    }
+    out.push({ name: `gen#${i}`, policies: pols.join('\n'), entities, request: pick(requests) });
+  }
+  return out;
+}
+
+export function generatedParseCases(n = 400, seed = 0x5EED) {
+  const r = rng(seed);
+  const pick = a => a[Math.floor(r() * a.length)];
+  const base = generatedCases(200, seed).map(c => c.policies);
+  const junk = ['(', ')', '[', ']', '{', '}', ',', ';', '.', '::', '==', 'in', 'is', 'has', 'like', '&&', '||', '!', '-', '+', '*',
+                '"x"', '1', 'principal', 'if', 'then', 'else', 'true', '@a', '?principal', 'User::"a"', 'when', 'unless', ':'];
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const text = pick(base);
+    const toks = text.match(/"(?:\\.|[^"\\])*"|[A-Za-z_][A-Za-z_0-9]*|\d+|::|==|!=|<=|>=|&&|\|\||\S/g) ?? [];
+    const m = Math.floor(r() * 3);
+    for (let k = 0; k < m + 1 && toks.length; k++) {
+      const at = Math.floor(r() * toks.length);
+      const op = r();
+      if (op < 0.4) toks.splice(at, 1);
+      else if (op < 0.8) toks.splice(at, 0, pick(junk));
+      else toks[at] = pick(junk);
+    }
+    out.push({ name: `genparse#${i}`, check: r() < 0.2 ? text : toks.join(' ') });
+  }
+  return out;
+}

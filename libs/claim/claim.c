@@ -74,18 +74,20 @@ static void copy_clean(char *dst, size_t dstlen, const char *s)
     dst[i] = '\0';
 }
 
-static void add_error(ctx *x, const char *field, claim_fcode code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Append an error; past the cap only count it (force: the closing summary,
+ * which may take the last slot). */
+static void add_error_v(ctx *x, int force, const char *field, claim_fcode code,
+                        const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
-static void add_error(ctx *x, const char *field, claim_fcode code, const char *fmt, ...)
+static void add_error_v(ctx *x, int force, const char *field, claim_fcode code,
+                        const char *fmt, va_list ap)
 {
     claim_field_error *fe;
     char msg[CLAIM_MSG_MAX];
-    va_list ap;
 
     if (x->oom)
         return;
-    if (x->errs->n_errors >= CLAIM_MAX_ERRORS - 1) {
+    if (!force && x->errs->n_errors >= CLAIM_MAX_ERRORS - 1) {
         x->suppressed++;
         return;
     }
@@ -96,15 +98,37 @@ static void add_error(ctx *x, const char *field, claim_fcode code, const char *f
     fe = &x->errs->errors[x->errs->n_errors++];
     copy_clean(fe->field, sizeof fe->field, field);
     fe->code = code;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     copy_clean(fe->message, sizeof fe->message, msg);
 }
 
-static void add_warning(ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_error(ctx *x, const char *field, claim_fcode code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void add_warning(ctx *x, const char *fmt, ...)
+static void add_error(ctx *x, const char *field, claim_fcode code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    add_error_v(x, 0, field, code, fmt, ap);
+    va_end(ap);
+}
+
+static void add_summary(ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_summary(ctx *x, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    add_error_v(x, 1, "", CLAIM_FC_TOO_LARGE, fmt, ap);
+    va_end(ap);
+}
+
+static void add_warning(ctx *x, int force, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add_warning(ctx *x, int force, const char *fmt, ...)
 {
     claim_warning *w;
     char msg[CLAIM_MSG_MAX];
@@ -112,7 +136,7 @@ static void add_warning(ctx *x, const char *fmt, ...)
 
     if (x->oom)
         return;
-    if (x->errs->n_warnings >= CLAIM_MAX_WARNINGS - 1) {
+    if (!force && x->errs->n_warnings >= CLAIM_MAX_WARNINGS - 1) {
         x->suppressed_w++;
         return;
     }
@@ -127,25 +151,14 @@ static void add_warning(ctx *x, const char *fmt, ...)
     copy_clean(w->text, sizeof w->text, msg);
 }
 
-/* Appended last, so the cap holds: "and N more". */
+/* The caps keep CLAIM_MAX_ERRORS - 1 entries and end the list with one
+ * "N more" entry, so a reader knows the list is not complete. */
 static void close_lists(ctx *x)
 {
-    size_t n;
-
-    if (x->suppressed > 0 && !x->oom) {
-        n = x->suppressed;
-        x->suppressed = 0;
-        x->errs->n_errors = CLAIM_MAX_ERRORS - 2 < x->errs->n_errors
-                                ? CLAIM_MAX_ERRORS - 2 : x->errs->n_errors;
-        add_error(x, "", CLAIM_FC_TOO_LARGE, "%zu more errors not reported", n + 1);
-    }
-    if (x->suppressed_w > 0 && !x->oom) {
-        n = x->suppressed_w;
-        x->suppressed_w = 0;
-        x->errs->n_warnings = CLAIM_MAX_WARNINGS - 2 < x->errs->n_warnings
-                                  ? CLAIM_MAX_WARNINGS - 2 : x->errs->n_warnings;
-        add_warning(x, "%zu more warnings not reported", n + 1);
-    }
+    if (x->suppressed > 0)
+        add_summary(x, "%zu more errors not reported", x->suppressed);
+    if (x->suppressed_w > 0)
+        add_warning(x, 1, "%zu more warnings not reported", x->suppressed_w);
 }
 
 void claim_errors_init(claim_errors *e)
@@ -375,7 +388,7 @@ static int check_label(ctx *x, json_t *root, const char *key, char **dst)
         return 0;
     }
     set_str(x, dst, s, n);
-    return 1;
+    return !x->oom;
 }
 
 static void check_name_and_type(ctx *x, json_t *root)
@@ -405,7 +418,7 @@ static void check_name_and_type(ctx *x, json_t *root)
             x->c->environment_type = CLAIM_ENV_STAGING;
         else if (strcmp(s, "stage") == 0 && n == 5) {
             x->c->environment_type = CLAIM_ENV_STAGING;
-            add_warning(x, "environment_type \"stage\" read as \"staging\"");
+            add_warning(x, 0, "environment_type \"stage\" read as \"staging\"");
         } else if (strcmp(s, "prod") == 0 && n == 4)
             x->c->environment_type = CLAIM_ENV_PROD;
         else if (strcmp(s, "sue") == 0 && n == 3)
@@ -576,7 +589,7 @@ static void check_service(ctx *x, const char *name, json_t *v, claim_service *sv
         json_object_foreach(v, key, val) {
             if (strcmp(key, "version") != 0 && strcmp(key, "docker_image") != 0 &&
                 strcmp(key, "ansible_artifact") != 0)
-                add_warning(x, "unknown field \"%s.%.*s\" ignored", path, MAX_KEY_SHOWN, key);
+                add_warning(x, 0, "unknown field \"%s.%.*s\" ignored", path, MAX_KEY_SHOWN, key);
         }
     } else {
         add_error(x, path, CLAIM_FC_TYPE, "expected string or object, got %s", type_name(v));
@@ -720,23 +733,23 @@ static void check_deployment(ctx *x, json_t *root)
         else if (!valid_git_url(s, n))
             add_error(x, "git_repository", CLAIM_FC_FORMAT,
                       "not a git URL (https://, http://, ssh://, git:// or user@host:path)");
-        else
+        else if (git)
             set_str(x, &x->c->git_repository, s, n);
     } else if (r != BAD && git) {
         add_error(x, "git_repository", CLAIM_FC_REQUIRED,
                   "git_repository is required when deployment_method is \"git\"");
     }
     if (r == PRESENT && n > 0 && !git)
-        add_warning(x, "git_repository is ignored unless deployment_method is \"git\"");
+        add_warning(x, 0, "git_repository is ignored unless deployment_method is \"git\"");
 
     r = get_string(x, root, "branch", "branch", 0, &s, &n);
     if (r == PRESENT && n > 0) {
         if (!valid_branch(s, n))
             add_error(x, "branch", CLAIM_FC_FORMAT, "not a valid git branch name");
-        else
+        else if (git)
             set_str(x, &x->c->branch, s, n);
         if (!git)
-            add_warning(x, "branch is ignored unless deployment_method is \"git\"");
+            add_warning(x, 0, "branch is ignored unless deployment_method is \"git\"");
     }
 }
 
@@ -756,7 +769,7 @@ static void check_unknown(ctx *x, json_t *root)
             if (strcmp(key, known_fields[i]) == 0)
                 break;
         if (known_fields[i] == NULL)
-            add_warning(x, "unknown field \"%.*s\" ignored", MAX_KEY_SHOWN, key);
+            add_warning(x, 0, "unknown field \"%.*s\" ignored", MAX_KEY_SHOWN, key);
     }
 }
 
@@ -864,15 +877,16 @@ int claim_parse(const char *bytes, size_t len, const claim_options *opt, claim *
         goto done;
     }
     x.c->source = x.source;
-    check_user(&x, root);
-    check_label(&x, root, "environment_pool", &x.c->environment_pool);
-    check_name_and_type(&x, root);
-    check_key(&x, opt->key);
-    check_dates(&x, root);
-    check_services(&x, root);
-    check_deployment(&x, root);
-    check_unknown(&x, root);
-    if (errs->n_errors == 0 && x.suppressed == 0)
+    /* After an allocation failure the claim is incomplete; stop early. */
+    if (!x.oom) check_user(&x, root);
+    if (!x.oom) check_label(&x, root, "environment_pool", &x.c->environment_pool);
+    if (!x.oom) check_name_and_type(&x, root);
+    if (!x.oom) check_key(&x, opt->key);
+    if (!x.oom) check_dates(&x, root);
+    if (!x.oom) check_services(&x, root);
+    if (!x.oom) check_deployment(&x, root);
+    if (!x.oom) check_unknown(&x, root);
+    if (!x.oom && errs->n_errors == 0 && x.suppressed == 0)
         ensure_strings(&x);
 
 done:

@@ -401,6 +401,42 @@ static void test_connection_refused(void **state)
     close(fd);
 }
 
+static void test_timeout(void **state)
+{
+    struct sockaddr_in sa = {0};
+    socklen_t          len = sizeof sa;
+    s3_config          slow = cfg;
+    s3_client         *c = NULL;
+    s3_buf             buf = {0};
+    ep_err             err = {0};
+    char               endpoint[64];
+    struct timespec    t0, t1;
+    double             secs;
+    int                fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    (void)state;
+    /* A listening socket that never answers: the kernel accepts the
+     * connection, the request goes out, no response ever comes. */
+    assert_true(fd >= 0);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", ntohs(sa.sin_port));
+    slow.endpoint = endpoint;
+    slow.timeout_ms = 300;
+    assert_ok(s3_client_create(&slow, &c, &err), &err);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(s3_get(c, bucket, "k", 10, &buf, NULL, &err), S3_ETRANSPORT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_non_null(strstr(err.msg, "imeout"));
+    assert_true(secs >= 0.25 && secs < 5.0);
+    s3_client_destroy(c);
+    close(fd);
+}
+
 static void test_get_rate(void **state)
 {
     s3_client      *c = *state;
@@ -655,6 +691,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bucket_ensure, client_setup, client_teardown),
         cmocka_unit_test(test_wrong_secret),
         cmocka_unit_test(test_connection_refused),
+        cmocka_unit_test(test_timeout),
         cmocka_unit_test_setup_teardown(test_get_rate, client_setup, client_teardown),
     };
     ep_err err = {0};

@@ -143,3 +143,10 @@ test-cedar: deps $(BUILD)/bin/cedar
 
 bench-cedar: deps $(BUILD)/bin/cedar
 	scripts/bench-cedar.sh $(BUILD)
+
+# ---- snp (libs/snp) ------------------------------------------------------------------
+# bench-attest: SEV-SNP evidence verifications per second with a warm chain
+# cache, as a ratio of `openssl speed ecdsap384` verify/s (a benchmark, not a test).
+.PHONY: bench-attest
+bench-attest: $(BUILD)/bin/snp-verify
+	scripts/bench-attest.sh $(BUILD)

@@ -124,7 +124,8 @@ static void test_shape(void **state)
     assert_non_null(fgets(raw, sizeof raw, out));
     assert_non_null(strstr(raw, "\",\"level\":\"warn\",\"service\":\"test-svc\",\"msg\":\"m\",\"a\":\"1\"}\n"));
     assert_int_equal(strncmp(raw, "{\"ts\":\"", 7), 0);
-    free_lines(v, read_lines(&v));
+    n = read_lines(&v);   /* drain what the raw check read */
+    free_lines(v, n);
 }
 
 static void test_escaping(void **state)

@@ -103,3 +103,61 @@ export function generatedParseCases(n = 400, seed = 0x5EED) {
   }
   return out;
 }
+
+// Extension-constructor strings built from plausible and broken pieces: each
+// case holds ten policies, one literal each, so the erroring-policy list
+// checks ten parses and the decision checks the methods.
+export function generatedExtCases(n = 240, seed = 0xE47) {
+  const r = rng(seed);
+  const pick = a => a[Math.floor(r() * a.length)];
+  const num = () => pick(['0', '1', '9', '10', '127', '255', '256', '01', '00', '999', '65535', '4294967296', '']);
+  const hex = () => pick(['0', '1', 'ff', 'FFFF', 'db8', '2001', 'abcd', '12345', 'g', '', 'fe80']);
+  const ip4 = () => [num(), num(), num(), num()].slice(0, pick([3, 4, 4, 4, 5])).join('.');
+  const ip6 = () => {
+    const k = pick([1, 2, 3, 7, 8, 9]);
+    const g = Array.from({ length: k }, hex);
+    if (r() < 0.6) g.splice(Math.floor(r() * (g.length + 1)), 0, '');
+    let s = g.join(':');
+    if (r() < 0.2) s = '::' + s;
+    return s;
+  };
+  const prefix = () => r() < 0.5 ? '' : '/' + pick(['0', '8', '16', '24', '32', '33', '64', '128', '129', '08', '', 'x']);
+  const dec = () => `${pick(['', '-', '+', '--'])}${pick(['0', '1', '12', '922337203685477', '922337203685478', '00', ''])}${pick(['.', '', '..', ','])}${pick(['0', '5', '25', '1234', '12345', '5808', '5807', ''])}`;
+  const dt = () => {
+    const d = `${pick(['2024', '1969', '0000', '9999', '24', '20245'])}-${pick(['01', '02', '12', '13', '1', '00'])}-${pick(['01', '28', '29', '30', '31', '32', '1'])}`;
+    if (r() < 0.3) return d;
+    const t = `T${pick(['00', '10', '23', '24'])}:${pick(['00', '59', '60'])}:${pick(['00', '59', '60'])}`;
+    const ms = pick(['', '', '.123', '.5', '.1234', '.000']);
+    const tz = pick(['Z', 'Z', '+0100', '-0530', '+2359', '+2400', '+0160', '', 'z', '+01:00']);
+    return d + t + ms + tz;
+  };
+  const dur = () => {
+    const units = ['d', 'h', 'm', 's', 'ms'];
+    let s = r() < 0.2 ? '-' : '';
+    const k = Math.floor(r() * 4);
+    for (let i = 0; i < k; i++) s += pick(['0', '1', '15', '90', '9223372036854775807', '']) + pick(units);
+    if (r() < 0.1) s += pick(['x', '1', ' ', 'm']);
+    return s;
+  };
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const pols = [];
+    for (let k = 0; k < 10; k++) {
+      const which = pick(['ip4', 'ip6', 'dec', 'dt', 'dur']);
+      let e;
+      if (which === 'ip4' || which === 'ip6') {
+        const s = (which === 'ip4' ? ip4() : ip6()) + prefix();
+        e = `ip("${s}").${pick(['isIpv4', 'isIpv6', 'isLoopback', 'isMulticast'])}() || ip("${s}").isInRange(ip("${pick(['10.0.0.0/8', '0.0.0.0/0', '::/0', '2001:db8::/32', '127.0.0.0/8'])}"))`;
+      } else if (which === 'dec') {
+        e = `decimal("${dec()}").${pick(['lessThan', 'greaterThanOrEqual'])}(decimal("${pick(['0.0', '1.5', '-1.0'])}"))`;
+      } else if (which === 'dt') {
+        e = `datetime("${dt()}") ${pick(['<', '>=', '=='])} datetime("${pick(['2024-01-01', '1970-01-01T00:00:00Z'])}")`;
+      } else {
+        e = `duration("${dur()}") ${pick(['<', '>='])} duration("${pick(['1h', '0ms', '-1d'])}")`;
+      }
+      pols.push(`permit(principal, action, resource) when { ${e} };`);
+    }
+    out.push({ name: `genext#${i}`, policies: pols.join('\n'), entities: [], request: requests[1] });
+  }
+  return out;
+}

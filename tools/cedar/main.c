@@ -223,9 +223,15 @@ static int cmd_bench(int argc, char **argv) {
     }
     /* Each ctx holds one pre-parsed request, as a gateway holds its parsed
      * request; only the decision is timed, one sample per call. */
+    cedar_response r;
+    char *dec = malloc(nreq + 1);
+    for (size_t i = 0; i < nreq; i++) {
+        cedar_authorize(ctxs[i], ps, es, &r, NULL);
+        dec[i] = r.decision == CEDAR_ALLOW ? 'A' : 'D';
+    }
+    dec[nreq] = 0;
     size_t cap = 1u << 22, n = 0, allow = 0;
     uint64_t *lat = malloc(cap * sizeof *lat);
-    cedar_response r;
     for (size_t i = 0; i < nreq * 4; i++) cedar_authorize(ctxs[i % nreq], ps, es, &r, NULL);
     uint64_t start = now_ns(), deadline = start + (uint64_t)(seconds * 1e9);
     for (;;) {
@@ -243,12 +249,16 @@ static int cmd_bench(int argc, char **argv) {
     uint64_t t1 = now_ns();
     for (size_t i = 0; i < m; i++) cedar_authorize(ctxs[i % nreq], ps, es, &r, NULL);
     uint64_t tput_ns = now_ns() - t1;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) sum += lat[i];
     qsort(lat, n, sizeof *lat, cmp_u64);
-    printf("{\"n\":%zu,\"per_sec\":%.0f,\"median_ns\":%llu,\"p99_ns\":%llu,\"allow\":%zu,"
-           "\"policies\":%zu,\"timed_loop_ns\":%llu}\n",
+    printf("{\"n\":%zu,\"per_sec\":%.0f,\"median_ns\":%llu,\"p99_ns\":%llu,\"mean_ns\":%llu,\"max_ns\":%llu,\"allow\":%zu,"
+           "\"policies\":%zu,\"timed_loop_ns\":%llu,\"decisions\":\"%s\"}\n",
            n, (double)m * 1e9 / (double)tput_ns, (unsigned long long)lat[n / 2],
-           (unsigned long long)lat[(size_t)((double)n * 0.99)], allow,
-           cedar_policy_set_count(ps), (unsigned long long)total);
+           (unsigned long long)lat[(size_t)((double)n * 0.99)], (unsigned long long)(sum / n),
+           (unsigned long long)lat[n - 1], allow,
+           cedar_policy_set_count(ps), (unsigned long long)total, dec);
+    free(dec);
     for (size_t i = 0; i < nreq; i++) cedar_ctx_destroy(ctxs[i]);
     free(ctxs);
     free(lat);

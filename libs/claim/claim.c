@@ -817,6 +817,33 @@ static void ensure_strings(ctx *x)
     }
 }
 
+#define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
+
+/* jansson reports most allocation failures as json_error_out_of_memory,
+ * but not all: one in its lexer set-up leaves the error blank, and a failed
+ * copy of a string token comes back as a syntax error ("string or '}'
+ * expected").  Rejecting a good document for a syntax error it does not
+ * have would be worse than any other outcome, so a syntax error is only
+ * believed when a second parse fails the same way; otherwise the first
+ * failure was memory. */
+static int load_failed_for_memory(const char *bytes, size_t len, size_t flags,
+                                  const json_error_t *je)
+{
+    json_error_t again;
+    json_t *root;
+    int same;
+
+    if (json_error_code(je) == json_error_out_of_memory || (je->line == -1 && je->text[0] == '\0'))
+        return 1;
+    root = json_loadb(bytes, len, flags, &again);
+    if (root != NULL) {
+        json_decref(root);
+        return 1;
+    }
+    same = again.position == je->position && strcmp(again.text, je->text) == 0;
+    return !same;
+}
+
 int claim_parse(const char *bytes, size_t len, const claim_options *opt, claim **out,
                 claim_errors *errs, ep_err *err)
 {
@@ -855,9 +882,11 @@ int claim_parse(const char *bytes, size_t len, const claim_options *opt, claim *
         bytes += 3;
         len -= 3;
     }
-    root = json_loadb(bytes ? bytes : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (bytes == NULL)
+        bytes = "";
+    root = json_loadb(bytes, len, LOAD_FLAGS, &je);
     if (root == NULL) {
-        if (json_error_code(&je) == json_error_out_of_memory) {
+        if (load_failed_for_memory(bytes, len, LOAD_FLAGS, &je)) {
             x.oom = 1;
             goto done;
         }

@@ -439,7 +439,9 @@ int claim_version_parse(const char *s, claim_version_constraint *out, ep_err *er
         out->kind = s[0] == '^' ? CLAIM_KIND_CARET : CLAIM_KIND_TILDE;
         return CLAIM_OK;
     }
-    if (s[0] == '>' || s[0] == '<' || s[0] == '=' || s[0] == '!') {
+    /* No tag or version contains these, so whatever holds one is meant as a
+     * range, and the range parser gives the most useful message. */
+    if (strpbrk(out->tag, "<>=!,|") != NULL) {
         if (parse_range(s, n, out, why, sizeof why) != 0) {
             out->n_cmp = 0;
             return ep_err_set(err, CLAIM_EVERSION, "range \"%s\": %s", out->tag, why);

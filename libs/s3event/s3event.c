@@ -364,13 +364,40 @@ static int parse_record(json_t *rec, size_t idx, s3event_record *r, ep_err *err)
         return rc;
     }
     if (n == 0 || memchr(r->key, '\0', n) != NULL)
-        return ep_err_set(err, S3EVENT_EFORMAT, "%s: decoded key is %s",
-                          PATH(".s3.object.key"), n == 0 ? "empty" : "contains NUL");
+        return ep_err_set(err, S3EVENT_EFORMAT, "%s: decoded key %s",
+                          PATH(".s3.object.key"), n == 0 ? "is empty" : "contains NUL");
     if (!valid_utf8((const unsigned char *)r->key, n))
         return ep_err_set(err, S3EVENT_EFORMAT, "%s: decoded key is not UTF-8",
                           PATH(".s3.object.key"));
 #undef PATH
     return S3EVENT_OK;
+}
+
+#define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
+
+/* jansson reports most allocation failures as json_error_out_of_memory,
+ * but not all: one in its lexer set-up leaves the error blank, and a failed
+ * copy of a string token comes back as a syntax error ("string or '}'
+ * expected").  Rejecting a good document for a syntax error it does not
+ * have would be worse than any other outcome, so a syntax error is only
+ * believed when a second parse fails the same way; otherwise the first
+ * failure was memory. */
+static int load_failed_for_memory(const char *bytes, size_t len, size_t flags,
+                                  const json_error_t *je)
+{
+    json_error_t again;
+    json_t *root;
+    int same;
+
+    if (json_error_code(je) == json_error_out_of_memory || (je->line == -1 && je->text[0] == '\0'))
+        return 1;
+    root = json_loadb(bytes, len, flags, &again);
+    if (root != NULL) {
+        json_decref(root);
+        return 1;
+    }
+    same = again.position == je->position && strcmp(again.text, je->text) == 0;
+    return !same;
 }
 
 int s3event_parse(const char *bytes, size_t len, s3event **out, ep_err *err)
@@ -388,9 +415,11 @@ int s3event_parse(const char *bytes, size_t len, s3event **out, ep_err *err)
     if (len > S3EVENT_MAX_SIZE)
         return ep_err_set(err, S3EVENT_ETOOLARGE, "notification is %zu bytes, at most %d",
                           len, S3EVENT_MAX_SIZE);
-    root = json_loadb(bytes ? bytes : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (bytes == NULL)
+        bytes = "";
+    root = json_loadb(bytes, len, LOAD_FLAGS, &je);
     if (root == NULL) {
-        if (json_error_code(&je) == json_error_out_of_memory)
+        if (load_failed_for_memory(bytes, len, LOAD_FLAGS, &je))
             return ep_err_set(err, S3EVENT_ENOMEM, "parsing notification: out of memory");
         return ep_err_set(err, S3EVENT_ESYNTAX, "line %d column %d: %s", je.line, je.column,
                           je.text);

@@ -391,6 +391,7 @@ static int load_failed_for_memory(const char *bytes, size_t len, size_t flags,
 
     if (json_error_code(je) == json_error_out_of_memory || (je->line == -1 && je->text[0] == '\0'))
         return 1;
+    memset(&again, 0, sizeof again);
     root = json_loadb(bytes, len, flags, &again);
     if (root != NULL) {
         json_decref(root);
@@ -417,6 +418,8 @@ int s3event_parse(const char *bytes, size_t len, s3event **out, ep_err *err)
                           len, S3EVENT_MAX_SIZE);
     if (bytes == NULL)
         bytes = "";
+    /* jansson leaves the error's code byte unset on one path; zero it. */
+    memset(&je, 0, sizeof je);
     root = json_loadb(bytes, len, LOAD_FLAGS, &je);
     if (root == NULL) {
         if (load_failed_for_memory(bytes, len, LOAD_FLAGS, &je))

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -367,7 +368,10 @@ static enum MHD_Result respond(httpd_request *rq, int status, const char *ctype,
     return ret;
 }
 
-/* A JSON body from alternating key, value strings ended by NULL. */
+/* A JSON body from alternating key, value strings ended by NULL.  Keys are
+ * literals in this file; a key starting with '#' marks its value as raw JSON
+ * (true, a number), so values -- which may come from the client -- are
+ * always escaped as strings. */
 static enum MHD_Result respond_json(httpd_request *rq, int status, const char *hname, const char *hvalue, ...)
 {
     buf         b = { NULL, 0, 0, 0 };
@@ -382,11 +386,10 @@ static enum MHD_Result respond_json(httpd_request *rq, int status, const char *h
         if (!first)
             b_put(&b, ",", 1);
         first = 0;
-        b_json(&b, k);
+        b_json(&b, k[0] == '#' ? k + 1 : k);
         b_put(&b, ":", 1);
-        /* Values starting with a JSON literal marker are emitted raw. */
-        if (v != NULL && v[0] == '\x01')
-            b_puts(&b, v + 1);
+        if (k[0] == '#')
+            b_puts(&b, v);
         else
             b_json(&b, v);
     }
@@ -418,9 +421,9 @@ static enum MHD_Result builtin(httpd_request *rq, int which)
     if (which == 1) {
         char why[256] = "";
         if (h->ready == NULL || h->ready(h->ready_ud, why, sizeof why) == 1)
-            return respond_json(rq, 200, NULL, NULL, "ready", "\x01true", NULL);
+            return respond_json(rq, 200, NULL, NULL, "#ready", "true", NULL);
         why[sizeof why - 1] = '\0';
-        return respond_json(rq, 503, NULL, NULL, "ready", "\x01" "false", "reason",
+        return respond_json(rq, 503, NULL, NULL, "#ready", "false", "reason",
                             why[0] ? why : "not ready", NULL);
     }
     /* /metrics: the service's registry, then the server's own. */
@@ -520,8 +523,8 @@ static enum MHD_Result too_large(httpd_request *rq)
 {
     char limit[32];
 
-    snprintf(limit, sizeof limit, "\x01%zu", rq->h->cfg.max_body);
-    return respond_json(rq, 413, NULL, NULL, "error", "request body too large", "limit", limit, NULL);
+    snprintf(limit, sizeof limit, "%zu", rq->h->cfg.max_body);
+    return respond_json(rq, 413, NULL, NULL, "error", "request body too large", "#limit", limit, NULL);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -680,6 +683,7 @@ int httpd_start(httpd *h, ep_err *err)
     struct MHD_OptionItem opts[8];
     struct sockaddr_storage ss;
     socklen_t             sl = sizeof ss;
+    struct stat           st;
     unsigned              flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
     int                   fd, family = AF_INET, n = 0;
 
@@ -687,6 +691,8 @@ int httpd_start(httpd *h, ep_err *err)
         return ep_err_set(err, HTTPD_EINVAL, "httpd: NULL or already started");
     if ((fd = open_listener(h, &family, err)) < 0)
         return err ? err->code : HTTPD_ELISTEN;
+    if (fstat(fd, &st) != 0)
+        memset(&st, 0, sizeof st);
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
         h->port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                            : ((struct sockaddr_in *)&ss)->sin_port);
@@ -701,7 +707,12 @@ int httpd_start(httpd *h, ep_err *err)
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
     h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (h->daemon == NULL) {
-        close(fd);
+        struct stat now;
+        /* MHD closes the socket on some failure paths and not on others;
+         * close it only if the descriptor still is our socket, so a
+         * number another thread reused in between is never closed. */
+        if (fstat(fd, &now) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev)
+            close(fd);
         h->port = 0;
         return ep_err_set(err, HTTPD_ESTART, "httpd: libmicrohttpd failed to start on %s", h->listen);
     }

@@ -3,8 +3,9 @@
  * libcurl like any client would: the built-in /healthz, /readyz (flipped by
  * the test) and /metrics (format and counts), routing (exact, prefix,
  * methods, HEAD), request accessors, the JSON 404/405/413/500 errors, bad
- * listen addresses, and concurrent requests from several threads whose
- * total must show up exactly in http_requests_total.  The last test
+ * listen addresses, concurrent requests from several threads whose total
+ * must show up exactly in http_requests_total, clients hanging up in the
+ * middle of a body, and httpd_destroy waiting for a handler in flight.  The last test
  * measures sequential /healthz requests per second on one keep-alive
  * connection (EP_HTTPD_BENCH_N, default 5000).
  */
@@ -17,7 +18,12 @@
 #include <string.h>
 #include <strings.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -561,6 +567,86 @@ static void test_listen_errors(void **state)
     httpd_destroy(h);
 }
 
+/* A client that sends half a body and hangs up must cost nothing: the
+ * request context is freed (valgrind/ASan see it) and service goes on. */
+static void test_abort_mid_upload(void **state)
+{
+    fixture           *f = *state;
+    struct sockaddr_in sa = { 0 };
+    static const char  req[] = "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n\r\n0123456789";
+
+    for (int i = 0; i < 20; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)httpd_port(f->h));
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        assert_int_equal(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+        close(fd);
+    }
+    reply r = get(f, "GET", "/healthz");
+    assert_int_equal(r.status, 200);
+    free(r.body);
+}
+
+typedef struct slow {
+    sem_t       entered;
+    atomic_int  finished;
+    int         port;
+    long        status;
+} slow;
+
+static void slow_handler(const httpd_request *req, httpd_response *resp, void *ud)
+{
+    slow           *sl = ud;
+    struct timespec ts = { 0, 200 * 1000000L };
+
+    sem_post(&sl->entered);
+    nanosleep(&ts, NULL);   /* the work that is in flight during destroy */
+    atomic_store(&sl->finished, 1);
+    resp->body = strdup("{}");
+    resp->body_len = 2;
+}
+
+static void *slow_client(void *arg)
+{
+    slow *sl = arg;
+    CURL *c = curl_easy_init();
+    char  url[64];
+    reply r;
+
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", sl->port);
+    request(c, "GET", url, NULL, 0, 0, NULL, &r);
+    sl->status = r.status;
+    free(r.body);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+static void test_destroy_waits_for_handlers(void **state)
+{
+    httpd       *h = NULL;
+    httpd_config cfg = { "127.0.0.1:0", 0, 2 };
+    ep_err       err = {0};
+    slow         sl;
+    pthread_t    t;
+
+    (void)state;
+    memset(&sl, 0, sizeof sl);
+    sem_init(&sl.entered, 0, 0);
+    assert_int_equal(httpd_create(&cfg, &h, &err), HTTPD_OK);
+    assert_int_equal(httpd_route(h, "GET", "/slow", slow_handler, &sl), HTTPD_OK);
+    assert_int_equal(httpd_start(h, &err), HTTPD_OK);
+    sl.port = httpd_port(h);
+    assert_int_equal(pthread_create(&t, NULL, slow_client, &sl), 0);
+    sem_wait(&sl.entered);
+    httpd_destroy(h);   /* must not return while slow_handler runs */
+    assert_int_equal(atomic_load(&sl.finished), 1);
+    pthread_join(t, NULL);
+    sem_destroy(&sl.entered);
+}
+
 static void test_bench_healthz(void **state)
 {
     fixture        *f = *state;
@@ -607,6 +693,8 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_concurrent_and_metrics),
         cmocka_unit_test(test_listen_errors),
+        cmocka_unit_test(test_abort_mid_upload),
+        cmocka_unit_test(test_destroy_waits_for_handlers),
         cmocka_unit_test(test_bench_healthz),
     };
     int rc;

@@ -61,17 +61,54 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
-/* Copy s into a field path or message, replacing control characters so a
- * hostile key cannot forge log lines. */
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or 0 when there is none. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned c = s[0], cp;
+    size_t need, k;
+
+    if (c >= 0xC2 && c <= 0xDF) { need = 1; cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { need = 2; cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { need = 3; cp = c & 0x07; }
+    else return 0;
+    for (k = 1; k <= need; k++) {
+        if ((s[k] & 0xC0) != 0x80)   /* also stops at the terminating NUL */
+            return 0;
+        cp = cp << 6 | (s[k] & 0x3F);
+    }
+    if ((need == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return need + 1;
+}
+
+/* Copy s into a field path or message.  Keys are chosen by whoever wrote the
+ * claim and end up in logs and in protobuf string fields, which must be
+ * UTF-8: control characters and bytes that are not valid UTF-8 (including
+ * a sequence cut by an earlier truncation) become '?', and truncation here
+ * never splits a character. */
 static void copy_clean(char *dst, size_t dstlen, const char *s)
 {
-    size_t i;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, o = 0, n;
 
-    for (i = 0; i + 1 < dstlen && s[i] != '\0'; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        dst[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    while (u[i] != '\0' && o + 1 < dstlen) {
+        if (u[i] < 0x80) {
+            dst[o++] = u[i] < 0x20 || u[i] == 0x7f ? '?' : (char)u[i];
+            i++;
+        } else if ((n = utf8_seq(u + i)) == 0) {
+            dst[o++] = '?';
+            i++;
+        } else if (o + n < dstlen) {
+            memcpy(dst + o, u + i, n);
+            o += n;
+            i += n;
+        } else {
+            break;
+        }
     }
-    dst[i] = '\0';
+    dst[o] = '\0';
 }
 
 /* Append an error; past the cap only count it (force: the closing summary,

@@ -532,6 +532,54 @@ static void test_syntax_position(void **state)
     claim_errors_dispose(&errs);
 }
 
+/* Strict UTF-8 check, independent of the library's. */
+static int is_utf8(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+
+    while (*s) {
+        int n = *s < 0x80 ? 0 : (*s & 0xE0) == 0xC0 ? 1 : (*s & 0xF0) == 0xE0 ? 2
+                : (*s & 0xF8) == 0xF0 ? 3 : -1;
+        if (n < 0 || (n == 1 && *s < 0xC2))
+            return 0;
+        s++;
+        while (n-- > 0)
+            if ((*s++ & 0xC0) != 0x80)
+                return 0;
+    }
+    return 1;
+}
+
+static void test_truncation_keeps_utf8(void **state)
+{
+    char json[2048], name[400];
+    claim_errors errs;
+    claim *c;
+    size_t i, k, o = 0;
+
+    /* Odd offsets so every cut (path at 100 bytes, key excerpts at 64,
+     * buffers at 160/256) would land inside a two-byte character. */
+    name[o++] = 'a';
+    for (i = 0; i < 150; i++) {
+        name[o++] = '\xc3';
+        name[o++] = '\xa9';
+    }
+    name[o] = '\0';
+    snprintf(json, sizeof json,
+             "{\"%s\": 1, \"services\": {\"%s\": {\"version\": \"v1\", \"%s\": 2}}}",
+             name, name, name);
+    claim_errors_init(&errs);
+    assert_int_equal(claim_parse(json, strlen(json), NULL, &c, &errs, NULL), CLAIM_EINVALID);
+    assert_true(errs.n_errors > 0 && errs.n_warnings == 2);
+    for (i = 0; i < errs.n_errors; i++) {
+        assert_true(is_utf8(errs.errors[i].field));
+        assert_true(is_utf8(errs.errors[i].message));
+    }
+    for (k = 0; k < errs.n_warnings; k++)
+        assert_true(is_utf8(errs.warnings[k].text));
+    claim_errors_dispose(&errs);
+}
+
 static void test_hostile_keys_are_cleaned(void **state)
 {
     const char *j = "{\"services\": {\"a\\nb\\u001b[31m\": \"v1\"}}";
@@ -717,6 +765,7 @@ int main(void)
         cmocka_unit_test(test_options_and_arguments),
         cmocka_unit_test(test_syntax_position),
         cmocka_unit_test(test_hostile_keys_are_cleaned),
+        cmocka_unit_test(test_truncation_keeps_utf8),
         cmocka_unit_test(test_name_from_key),
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_byte_mutations),

@@ -68,6 +68,30 @@ static int bucket_add(cedar_policy_set *ps, uint8_t slot, const cedar__str *type
     return 0;
 }
 
+static uint32_t option_cost(const cedar_policy_set *ps, const cedar__scope *sc, int slot) {
+    /* The number of policies a request probing this option would pull in. */
+    uint32_t cost = 0;
+    if (sc->op == CS_IS) {
+        const cedar__ibucket *b = bucket_find(ps, (uint8_t)(slot + 3), &sc->type, NULL,
+                                              key_hash((uint8_t)(slot + 3), &sc->type, NULL));
+        return b ? b->n : 0;
+    }
+    for (uint32_t k = 0; k < sc->n; k++) {
+        const cedar__uid *u = &sc->uids[k];
+        const cedar__ibucket *b = bucket_find(ps, (uint8_t)slot, &u->type, &u->id,
+                                              key_hash((uint8_t)slot, &u->type, &u->id));
+        cost += b ? b->n : 0;
+    }
+    return cost;
+}
+
+static int file_under(cedar_policy_set *ps, const cedar__scope *sc, int slot, uint32_t pol) {
+    if (sc->op == CS_IS) return bucket_add(ps, (uint8_t)(slot + 3), &sc->type, NULL, pol);
+    for (uint32_t k = 0; k < sc->n; k++)
+        if (bucket_add(ps, (uint8_t)slot, &sc->uids[k].type, &sc->uids[k].id, pol)) return -1;
+    return 0;
+}
+
 int cedar__index_build(cedar_policy_set *ps) {
     /* Upper bound on keys: every scope uid of every policy. */
     size_t keys = 0;
@@ -79,26 +103,35 @@ int cedar__index_build(cedar_policy_set *ps) {
     ps->unindexed = malloc((ps->n + 1) * sizeof *ps->unindexed);
     if (!ps->buckets || !ps->unindexed) return -1;
     ps->nbuckets_mask = sz - 1;
+    /* Pass 1 files every policy under every constrained slot, to learn how
+     * many policies share each key.  Pass 2 files each policy under its one
+     * cheapest slot: the key shared by the fewest policies (a key every
+     * request hits, like an organisation all users belong to, is expensive),
+     * == before in before is on ties, principal and resource before action. */
+    for (uint32_t i = 0; i < ps->n; i++)
+        for (int s = 0; s < 3; s++)
+            if (ps->pol[i].sc[s].op != CS_ANY && file_under(ps, &ps->pol[i].sc[s], s, i)) return -1;
+    static const int rank_of[] = { [CS_ANY] = 0, [CS_IS] = 1, [CS_IN] = 2,
+                                   [CS_IS_IN] = 2, [CS_IN_SET] = 2, [CS_EQ] = 3 };
+    int8_t *best = malloc(ps->n + 1);
+    if (!best) return -1;
     for (uint32_t i = 0; i < ps->n; i++) {
         const cedar__policy *p = &ps->pol[i];
-        /* Score each slot; principal and resource beat action on ties since a
-         * platform has few actions and many principals and resources. */
-        static const int score_of[] = { [CS_ANY] = 0, [CS_IS] = 1, [CS_IN] = 2,
-                                         [CS_IS_IN] = 2, [CS_IN_SET] = 2, [CS_EQ] = 3 };
-        int best = -1, bestscore = 0;
+        uint64_t bestcost = UINT64_MAX;
+        best[i] = -1;
         for (int s = 0; s < 3; s++) {
-            int sc = score_of[p->sc[s].op] * 2 + (s != 1);
-            if (score_of[p->sc[s].op] && sc > bestscore) { best = s; bestscore = sc; }
-        }
-        if (best < 0) { ps->unindexed[ps->nunindexed++] = i; continue; }
-        const cedar__scope *sc = &p->sc[best];
-        if (sc->op == CS_IS) {
-            if (bucket_add(ps, (uint8_t)(best + 3), &sc->type, NULL, i)) return -1;
-        } else {
-            for (uint32_t k = 0; k < sc->n; k++)
-                if (bucket_add(ps, (uint8_t)best, &sc->uids[k].type, &sc->uids[k].id, i)) return -1;
+            if (p->sc[s].op == CS_ANY) continue;
+            uint64_t cost = ((uint64_t)option_cost(ps, &p->sc[s], s) << 8) |
+                            (uint64_t)((3 - rank_of[p->sc[s].op]) * 2 + (s == 1));
+            if (cost < bestcost) { bestcost = cost; best[i] = (int8_t)s; }
         }
     }
+    memset(ps->buckets, 0, sz * sizeof *ps->buckets);
+    for (uint32_t i = 0; i < ps->n; i++) {
+        if (best[i] < 0) { ps->unindexed[ps->nunindexed++] = i; continue; }
+        if (file_under(ps, &ps->pol[i].sc[best[i]], best[i], i)) { free(best); return -1; }
+    }
+    free(best);
     return 0;
 }
 

@@ -314,7 +314,7 @@ static cedar__expr *mk(parser *p, cedar__op op, uint32_t nkid, const tok *at) {
     e->op = (uint8_t)op;
     e->n = nkid;
     e->off = at->off;
-    if (nkid) e->kid = palloc(p, nkid * sizeof *e->kid);
+    e->kid = palloc(p, (nkid ? nkid : 1) * sizeof *e->kid);
     return e;
 }
 

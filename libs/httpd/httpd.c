@@ -73,7 +73,9 @@ struct httpd_request {
     struct MHD_Connection *conn;
     const char            *method;
     const char            *path;
-    const char            *route;       /* pattern, or a builtin label */
+    const char            *route;       /* pattern, or a builtin label; NULL = unmatched */
+    const struct route    *pat;         /* the best matching route pattern, if any */
+    int                    builtin;     /* 0..2 for /healthz /readyz /metrics, -1 otherwise */
     metrics_histogram     *duration;
     char                  *body;
     size_t                 len, cap;
@@ -411,8 +413,6 @@ static enum MHD_Result builtin(httpd_request *rq, int which)
 {
     httpd *h = rq->h;
 
-    rq->route = which == 0 ? "/healthz" : which == 1 ? "/readyz" : "/metrics";
-    rq->duration = h->dur_builtin[which];
     if (!is_get(rq->method))
         return respond_json(rq, 405, "Allow", "GET, HEAD", "error", "method not allowed", "method",
                             rq->method, NULL);
@@ -477,24 +477,40 @@ static int method_matches(const route *r, const char *method)
     return strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0;
 }
 
+/* Decide which route (or built-in) the request belongs to, once, at its
+ * first callback, so every response -- 413s included -- is counted under
+ * the right route label. */
+static void classify(httpd_request *rq)
+{
+    static const char *const names[3] = { "/healthz", "/readyz", "/metrics" };
+
+    rq->builtin = -1;
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(rq->path, names[i]) == 0) {
+            rq->builtin = i;
+            rq->route = names[i];
+            rq->duration = rq->h->dur_builtin[i];
+            return;
+        }
+    }
+    rq->pat = best_pattern(rq->h, rq->path);
+    if (rq->pat != NULL) {
+        rq->route = rq->pat->pattern;
+        rq->duration = rq->pat->duration;
+    }
+}
+
 static enum MHD_Result dispatch(httpd_request *rq)
 {
     httpd         *h = rq->h;
     const route   *pat, *r = NULL;
     httpd_response resp = { 200, NULL, NULL, 0, NULL, NULL };
 
-    if (strcmp(rq->path, "/healthz") == 0)
-        return builtin(rq, 0);
-    if (strcmp(rq->path, "/readyz") == 0)
-        return builtin(rq, 1);
-    if (strcmp(rq->path, "/metrics") == 0)
-        return builtin(rq, 2);
-
-    pat = best_pattern(h, rq->path);
+    if (rq->builtin >= 0)
+        return builtin(rq, rq->builtin);
+    pat = rq->pat;
     if (pat == NULL)
         return respond_json(rq, 404, NULL, NULL, "error", "not found", "path", rq->path, NULL);
-    rq->route = pat->pattern;
-    rq->duration = pat->duration;
     for (size_t i = 0; i < h->nroutes && r == NULL; i++)
         if (strcmp(h->routes[i].pattern, pat->pattern) == 0 && method_matches(&h->routes[i], rq->method))
             r = &h->routes[i];
@@ -543,6 +559,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->method = method;
         rq->path = url;
         clock_gettime(CLOCK_MONOTONIC, &rq->start);
+        classify(rq);
         *con_cls = rq;
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL) {

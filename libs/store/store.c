@@ -319,6 +319,18 @@ static int ensure_connected(store *s, ep_err *err)
     return rc;
 }
 
+/* Fill err from the context's error; a socket timeout reads better as
+ * one than as "Resource temporarily unavailable". */
+static void io_error(store *s, ep_err *err, const char *desc)
+{
+    if (s->c->err == REDIS_ERR_IO && s->timeout_ms > 0 &&
+        (strcmp(s->c->errstr, strerror(EAGAIN)) == 0 || strcmp(s->c->errstr, strerror(EWOULDBLOCK)) == 0))
+        ep_err_set(err, STORE_EIO, "redis %s: timed out after %ld ms", desc, s->timeout_ms);
+    else
+        ep_err_set(err, s->c->err == REDIS_ERR_PROTOCOL ? STORE_EPROTO : STORE_EIO, "redis %s: %s", desc,
+                   s->c->errstr[0] ? s->c->errstr : "connection lost");
+}
+
 /* Send formatted bytes, read one reply (error replies included), retrying
  * once on a new connection after an I/O error. */
 static redisReply *exec_raw(store *s, const char *cmd, size_t len, const char *desc, ep_err *err)
@@ -346,8 +358,7 @@ static redisReply *exec_raw(store *s, const char *cmd, size_t len, const char *d
             return NULL;
         }
         if ((s->c->err != REDIS_ERR_IO && s->c->err != REDIS_ERR_EOF) || attempt == 1) {
-            ep_err_set(err, s->c->err == REDIS_ERR_PROTOCOL ? STORE_EPROTO : STORE_EIO,
-                       "redis %s: %s", desc, s->c->errstr[0] ? s->c->errstr : "connection lost");
+            io_error(s, err, desc);
             return NULL;
         }
     }

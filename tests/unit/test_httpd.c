@@ -508,6 +508,8 @@ static void test_concurrent_and_metrics(void **state)
     assert_int_equal(cnt, inf);
     assert_true(cnt >= ok200);
     assert_true(metric_value(r.body, "http_requests_total{route=\"unmatched\",code=\"404\"} ") >= 1);
+    /* 413s are counted under the route they were sent to. */
+    assert_int_equal(metric_value(r.body, "http_requests_total{route=\"/v1/echo\",code=\"413\"} "), 2);
     free(r.body);
 
     /* Exact: another 10 requests move the counter by exactly 10. */

@@ -24,15 +24,26 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_text(const char *s, size_t cap)
+/* Terminated, no control characters, valid UTF-8 (the texts go into
+ * protobuf string fields and logs). */
+static void check_text(const char *str, size_t cap)
 {
-    size_t n = strnlen(s, cap);
+    const unsigned char *s = (const unsigned char *)str;
+    size_t n = strnlen(str, cap), i = 0;
 
     if (n == cap)
-        abort();  /* not terminated */
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+        abort();
+    while (i < n) {
+        unsigned c = s[i];
+        size_t need = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2
+                    : c >= 0xF0 && c <= 0xF4 ? 3 : 9;
+        if (c < 0x20 || c == 0x7f || need == 9 || i + need >= n + (need ? 0 : 1))
             abort();
+        for (size_t k = 1; k <= need; k++)
+            if ((s[i + k] & 0xC0) != 0x80)
+                abort();
+        i += need + 1;
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -29,20 +29,21 @@
 
 static char data_dir[PATH_MAX + 64];
 
-/* Find tests/unit/data: $EP_TEST_DATA, the working directory (make runs
+/* Find tests/unit/data: under $EP_ROOT (scripts/run-unit.sh sets it), the
+ * working directory (make runs
  * from the repository root), or relative to the test binary
  * (build/test/test_claim). */
 static const char *find_data_dir(void)
 {
     char exe[PATH_MAX];
-    const char *env = getenv("EP_TEST_DATA");
+    const char *env = getenv("EP_ROOT");
     ssize_t n;
     char *slash;
 
     if (data_dir[0] != '\0')
         return data_dir;
     if (env != NULL && env[0] != '\0') {
-        snprintf(data_dir, sizeof data_dir, "%s", env);
+        snprintf(data_dir, sizeof data_dir, "%.*s/tests/unit/data", PATH_MAX - 1, env);
         return data_dir;
     }
     if (access("tests/unit/data/claims", R_OK) == 0) {

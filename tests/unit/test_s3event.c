@@ -28,18 +28,19 @@
 
 static char data_dir[PATH_MAX + 64];
 
-/* $EP_TEST_DATA, ./tests/unit/data, or relative to build/test/<binary>. */
+/* tests/unit/data under $EP_ROOT (set by scripts/run-unit.sh), under the
+ * working directory, or relative to build/test/<binary>. */
 static const char *find_data_dir(void)
 {
     char exe[PATH_MAX];
-    const char *env = getenv("EP_TEST_DATA");
+    const char *env = getenv("EP_ROOT");
     ssize_t n;
     char *slash;
 
     if (data_dir[0] != '\0')
         return data_dir;
     if (env != NULL && env[0] != '\0')
-        snprintf(data_dir, sizeof data_dir, "%s", env);
+        snprintf(data_dir, sizeof data_dir, "%.*s/tests/unit/data", PATH_MAX - 1, env);
     else if (access("tests/unit/data/s3event", R_OK) == 0)
         snprintf(data_dir, sizeof data_dir, "tests/unit/data");
     else if ((n = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) {

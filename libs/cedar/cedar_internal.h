@@ -111,6 +111,8 @@ int cedar__uid_from_json(cedar__arena *a, const json_t *j, cedar__uid *out,
                          char *why, size_t whyn);
 
 /* ---- expressions ------------------------------------------------------------------ */
+/* CX_AND and CX_OR are n-ary: a chain a && b && c is one node, so long
+ * chains cost no recursion depth. */
 typedef enum {
     CX_LIT, CX_VAR, CX_AND, CX_OR, CX_IF, CX_NOT, CX_NEG,
     CX_EQ, CX_NE, CX_LT, CX_LE, CX_GT, CX_GE, CX_ADD, CX_SUB, CX_MUL,
@@ -147,6 +149,8 @@ typedef struct cedar__expr {
     cedar__str  type;           /* CX_IS */
     cedar__pat  pat;            /* CX_LIKE */
     uint32_t    off;            /* source offset, for messages */
+    uint32_t    h;              /* height of the tree below, bounded by the parser */
+    uint32_t    cap;            /* CX_AND/CX_OR: room in kid while parsing */
 } cedar__expr;
 
 /* ---- policies and sets --------------------------------------------------------- */

@@ -108,12 +108,13 @@ int cedar__eval(cedar_ctx *ctx, const cedar__expr *x, cedar__val *out) {
         else { out->k = CV_ENTITY; out->u.e = &ctx->var[x->aux]; }
         return 0;
     case CX_AND: case CX_OR:
-        EVAL(x->kid[0], &a);
-        if (a.k != CV_BOOL) ERR(ETYPE);
-        if (a.u.b == (x->op == CX_OR)) { *out = a; return 0; }
-        EVAL(x->kid[1], &b);
-        if (b.k != CV_BOOL) ERR(ETYPE);
-        *out = b;
+        /* n-ary: evaluate left to right, stop at the first deciding value. */
+        for (uint32_t i = 0; i < x->n; i++) {
+            EVAL(x->kid[i], &a);
+            if (a.k != CV_BOOL) ERR(ETYPE);
+            if (a.u.b == (x->op == CX_OR)) break;
+        }
+        *out = a;
         return 0;
     case CX_IF:
         EVAL(x->kid[0], &a);

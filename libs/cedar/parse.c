@@ -40,6 +40,7 @@ typedef struct parser {
     tok        *t;
     size_t      nt, pos;
     jmp_buf     jb;
+    int         depth;
     cedar_diag *diags;
     size_t      ndiag, nerr;
     char        scratch[256];
@@ -48,6 +49,23 @@ typedef struct parser {
 /* ---- lexer ---------------------------------------------------------------- */
 static bool is_id0(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static bool is_id(char c) { return is_id0(c) || (c >= '0' && c <= '9'); }
+
+/* Bytes of the Unicode White_Space character at s[i], or 0.  The reference
+ * lexer skips all of them, not only ASCII blanks. */
+static size_t ws_len(const char *s, size_t i, size_t n) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f') return 1;
+    if (c == 0xC2 && i + 1 < n && ((unsigned char)s[i + 1] == 0x85 || (unsigned char)s[i + 1] == 0xA0)) return 2;
+    if (i + 2 < n) {
+        unsigned char c1 = (unsigned char)s[i + 1], c2 = (unsigned char)s[i + 2];
+        if (c == 0xE1 && c1 == 0x9A && c2 == 0x80) return 3;                        /* U+1680 */
+        if (c == 0xE2 && c1 == 0x80 && (c2 <= 0x8A || c2 == 0xA8 || c2 == 0xA9 || c2 == 0xAF))
+            return 3;                                                               /* U+2000-200A, 2028, 2029, 202F */
+        if (c == 0xE2 && c1 == 0x81 && c2 == 0x9F) return 3;                        /* U+205F */
+        if (c == 0xE3 && c1 == 0x80 && c2 == 0x80) return 3;                        /* U+3000 */
+    }
+    return 0;
+}
 
 static int lex(parser *p) {
     size_t cap = 64, n = 0, i = 0;
@@ -59,10 +77,12 @@ static int lex(parser *p) {
         /* whitespace and comments */
         while (i < p->len) {
             char c = s[i];
+            size_t w;
             if (c == '\n') { line++; col = 1; i++; }
-            else if (c == ' ' || c == '\t' || c == '\r') { col++; i++; }
+            else if ((w = ws_len(s, i, p->len)) > 0) { col++; i += w; }
             else if (c == '/' && i + 1 < p->len && s[i + 1] == '/') {
-                while (i < p->len && s[i] != '\n') { i++; col++; }
+                /* A comment ends at a line feed or a carriage return. */
+                while (i < p->len && s[i] != '\n' && s[i] != '\r') { i++; col++; }
             } else break;
         }
         if (n + 1 >= cap) {
@@ -320,6 +340,19 @@ static cedar__expr *mk(parser *p, cedar__op op, uint32_t nkid, const tok *at) {
 
 static cedar__expr *expr(parser *p);
 
+/* Left-associative chains (a + b + ..., a.b.c...) are built without
+ * recursion but evaluated with it, so their height is bounded too; the
+ * reference fails on such chains (stack exhaustion) well below this. */
+#define MAX_HEIGHT 512
+
+static cedar__expr *sealed(parser *p, cedar__expr *e) {
+    uint32_t h = 0;
+    for (uint32_t i = 0; i < e->n; i++) if (e->kid[i] && e->kid[i]->h > h) h = e->kid[i]->h;
+    e->h = h + 1;
+    if (e->h > MAX_HEIGHT) fail(p, cur(p), "expression is too deeply nested (more than %d levels)", MAX_HEIGHT);
+    return e;
+}
+
 /* Path `A::B::C`; stops before `::"string"` (an entity) or `::(`.  The
  * result spans the source text of the path. */
 static cedar__str path(parser *p, tok *first) {
@@ -461,6 +494,7 @@ static cedar__expr *primary(parser *p) {
         uint32_t n = expr_list(p, T_RB, &kids);
         e = mk(p, CX_SET, 0, t);
         e->n = n; e->kid = kids;
+        sealed(p, e);
         if (all_lit(e)) {
             cedar__set *s = palloc(p, sizeof *s + n * sizeof(cedar__val));
             s->n = n;
@@ -497,6 +531,7 @@ static cedar__expr *primary(parser *p) {
         e->keys = palloc(p, (n ? n : 1) * sizeof *e->keys);
         memcpy(e->keys, kv, n * sizeof *kv);
         memcpy(e->kid, vv, n * sizeof *vv);
+        sealed(p, e);
         if (all_lit(e)) {
             cedar__rec *r = palloc(p, sizeof *r);
             r->n = n;
@@ -541,6 +576,7 @@ static cedar__expr *primary(parser *p) {
             uint32_t n = expr_list(p, T_RP, &kids);
             e = mk(p, CX_EXT, 0, t);
             e->aux = (uint8_t)fn; e->n = n; e->kid = kids;
+            sealed(p, e);
             fold_ext(p, e);
             return e;
         }
@@ -589,13 +625,13 @@ static cedar__expr *member(parser *p) {
                 if (!m) fail(p, name, "`%.*s` is not a valid method", (int)name->len, p->src + name->off);
                 m->kid[0] = e;
                 for (uint32_t i = 0; i < n; i++) m->kid[i + 1] = args[i];
-                e = m;
+                e = sealed(p, m);
             } else {
                 cedar__expr *a = mk(p, CX_ATTR, 1, name);
                 check_cedar_reserved(p, name);
                 a->kid[0] = e;
                 a->name = tokstr(p, name);
-                e = a;
+                e = sealed(p, a);
             }
         } else if (t->kind == T_LB) {
             advance(p);
@@ -604,7 +640,7 @@ static cedar__expr *member(parser *p) {
             cedar__expr *a = mk(p, CX_ATTR, 1, s);
             a->kid[0] = e;
             a->name = string_lit(p, s);
-            e = a;
+            e = sealed(p, a);
         } else return e;
     }
 }
@@ -633,7 +669,7 @@ static cedar__expr *unary(parser *p) {
     while (n-- > 0) {
         cedar__expr *u = mk(p, k == T_NOT ? CX_NOT : CX_NEG, 1, t);
         u->kid[0] = e;
-        e = u;
+        e = sealed(p, u);
     }
     return e;
 }
@@ -641,7 +677,26 @@ static cedar__expr *unary(parser *p) {
 static cedar__expr *binary(parser *p, cedar__op op, cedar__expr *l, cedar__expr *r, const tok *at) {
     cedar__expr *e = mk(p, op, 2, at);
     e->kid[0] = l; e->kid[1] = r;
-    return e;
+    return sealed(p, e);
+}
+
+/* Append r to an n-ary && / || node, creating it from l when needed. */
+static cedar__expr *chain(parser *p, cedar__op op, cedar__expr *l, cedar__expr *r, const tok *at) {
+    if (l->op != op || !l->cap) {
+        cedar__expr *e = mk(p, op, 0, at);
+        e->kid = palloc(p, 4 * sizeof *e->kid);
+        e->cap = 4;
+        e->kid[e->n++] = l;
+        l = e;
+    }
+    if (l->n == l->cap) {
+        cedar__expr **nk = palloc(p, 2 * l->cap * sizeof *nk);
+        memcpy(nk, l->kid, l->n * sizeof *nk);
+        l->kid = nk;
+        l->cap *= 2;
+    }
+    l->kid[l->n++] = r;
+    return sealed(p, l);
 }
 
 static cedar__expr *mult(parser *p) {
@@ -693,13 +748,14 @@ static cedar__expr *relation(parser *p) {
             cedar__expr *h = mk(p, CX_HAS, 1, t);
             h->kid[0] = e; h->name = string_lit(p, k);
             if (cur(p)->kind == T_DOT) fail(p, cur(p), "invalid RHS of a `has` operation");
-            return h;
+            return sealed(p, h);
         }
         /* `e has a.b.c` means e has a && e.a has b && e.a.b has c. */
         tok *id = ident(p);
         check_cedar_reserved(p, id);
         cedar__expr *h = mk(p, CX_HAS, 1, t);
         h->kid[0] = e; h->name = tokstr(p, id);
+        sealed(p, h);
         cedar__expr *acc = e, *res = h;
         cedar__str prev = h->name;
         while (cur(p)->kind == T_DOT) {
@@ -708,11 +764,11 @@ static cedar__expr *relation(parser *p) {
             check_cedar_reserved(p, nx);
             cedar__expr *a = mk(p, CX_ATTR, 1, nx);
             a->kid[0] = acc; a->name = prev;
-            acc = a;
+            acc = sealed(p, a);
             cedar__expr *h2 = mk(p, CX_HAS, 1, nx);
             h2->kid[0] = acc; h2->name = tokstr(p, nx);
             prev = h2->name;
-            res = binary(p, CX_AND, res, h2, nx);
+            res = chain(p, CX_AND, res, sealed(p, h2), nx);
         }
         return res;
     }
@@ -724,7 +780,7 @@ static cedar__expr *relation(parser *p) {
         for (size_t i = 0; i < n; i++) buf[i] = buf[i] == -1 ? '*' : buf[i] == -2 ? -1 : buf[i];
         cedar__expr *l = mk(p, CX_LIKE, 1, t);
         l->kid[0] = e; l->pat.n = (uint32_t)n; l->pat.c = buf;
-        return l;
+        return sealed(p, l);
     }
     if (is_word(p, t, "is")) {
         advance(p);
@@ -732,6 +788,7 @@ static cedar__expr *relation(parser *p) {
         cedar__expr *x = mk(p, CX_IS, 1, t);
         x->kid[0] = e;
         x->type = path(p, first);
+        sealed(p, x);
         if (cur(p)->kind == T_DCOLON)
             fail(p, first, "right hand side of an `is` expression must be an entity type name");
         if (is_word(p, cur(p), "in")) {
@@ -746,17 +803,32 @@ static cedar__expr *relation(parser *p) {
 
 static cedar__expr *and_expr(parser *p) {
     cedar__expr *e = relation(p);
-    while (cur(p)->kind == T_AND) { tok *t = advance(p); e = binary(p, CX_AND, e, relation(p), t); }
+    while (cur(p)->kind == T_AND) { tok *t = advance(p); e = chain(p, CX_AND, e, relation(p), t); }
     return e;
 }
 
 static cedar__expr *or_expr(parser *p) {
     cedar__expr *e = and_expr(p);
-    while (cur(p)->kind == T_OR) { tok *t = advance(p); e = binary(p, CX_OR, e, and_expr(p), t); }
+    while (cur(p)->kind == T_OR) { tok *t = advance(p); e = chain(p, CX_OR, e, and_expr(p), t); }
     return e;
 }
 
+/* Nesting deeper than this is rejected, so the recursive parser and
+ * evaluator stay within small thread stacks; the reference implementation
+ * already fails (stack exhaustion in cedar-wasm) at about 150 levels. */
+#define MAX_DEPTH 128
+
+static cedar__expr *expr_inner(parser *p);
+
 static cedar__expr *expr(parser *p) {
+    if (++p->depth > MAX_DEPTH)
+        fail(p, cur(p), "expression nested more than %d levels deep", MAX_DEPTH);
+    cedar__expr *e = expr_inner(p);
+    p->depth--;
+    return e;
+}
+
+static cedar__expr *expr_inner(parser *p) {
     tok *t = cur(p);
     if (is_word(p, t, "if")) {
         advance(p);
@@ -768,7 +840,7 @@ static cedar__expr *expr(parser *p) {
         if (!is_word(p, cur(p), "else")) fail(p, cur(p), "unexpected %s, expected `else`", tok_text(p, cur(p)));
         advance(p);
         e->kid[2] = expr(p);
-        return e;
+        return sealed(p, e);
     }
     return or_expr(p);
 }
@@ -934,6 +1006,7 @@ int cedar__parse(cedar_policy_set *ps, const char *text, size_t len,
         }
         cedar__policy *pol = &ps->pol[ps->n];
         memset(pol, 0, sizeof *pol);
+        p.depth = 0;
         if (setjmp(p.jb) == 0) {
             policy(&p, pol);
             snprintf(pol->id, sizeof pol->id, "policy%u", ps->n);

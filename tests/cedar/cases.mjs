@@ -179,6 +179,10 @@ export function handCases() {
     'permit(principal, action, resource) when { principal.profile.level >= 3 };\npermit(principal, action, resource) when { principal.profile.level < 3 };\nforbid(principal, action, resource) when { principal.active == false };',
     'permit(principal == User::"alice", action == Action::"view", resource == Doc::"d1");\npermit(principal == User::"alice", action == Action::"view", resource == Doc::"d1");',
     'forbid(principal, action, resource) when { context.n == 0 };\npermit(principal, action, resource);\npermit(principal, action, resource) when { context.n == 0 };',
+    'permit(principal, action, resource); // comment ends at CR\rforbid(principal, action, resource);',
+    'permit(principal, action, resource); // comment\u2028forbid(principal, action, resource);',
+    `permit(principal, action, resource) when { ${Array(40).fill('principal has name').join(' && ')} && ${Array(20).fill('1').join(' + ')} == 20 };`,
+    `permit(principal, action, resource) when { ${Array(500).fill('false').join(' || ')} || context.n == 5 };`,
   ];
   sets.forEach((p, k) => {
     for (let r = 0; r < requests.length; r++)
@@ -300,6 +304,14 @@ export const parseTexts = [
   'permit(principal, action == User::"x", resource);', 'permit(principal, action in [User::"x"], resource);',
   'permit(principal in User::"x", action, resource) when { true }; forbid(principal, action, resource) unless { false };',
   'permit(principal, action, resource) when { true }; garbage', 'permit(principal, action, resource) when { true }; @a',
+  // Unicode white space is white space; comments end at CR or LF; nesting.
+  'permit(principal,\u00a0action,\u2003resource);', 'permit(principal,\vaction,\fresource);', 'permit(principal,\u2028action,\u3000resource);\u0085',
+  'permit(principal,\u200baction,resource);', 'permit(principal, action, resource) when { principal.\u00e9 };',
+  `permit(principal, action, resource) when { ${'('.repeat(40)}true${')'.repeat(40)} };`,
+  `permit(principal, action, resource) when { ${Array(3000).fill('true').join(' && ')} };`,
+  `permit(principal, action, resource) when { ${Array(3000).fill('false').join(' || ')} || true };`,
+  `permit(principal, action, resource) when { ${'['.repeat(30)}1${']'.repeat(30)} == 1 };`,
+  `permit(principal, action, resource) when { ${'if true then '.repeat(30)}true${' else false'.repeat(30)} };`,
 ];
 
 export function parseCases() {

@@ -65,7 +65,14 @@ let passed = 0, failed = 0;
 const kinds = {};
 const dumped = [];
 cases.forEach((c, i) => {
-  const ref = reference(c);
+  let ref;
+  try { ref = reference(c); } catch (e) {
+    // A crash of the reference (stack exhaustion on deep nesting) poisons
+    // the wasm instance for every later case: stop with a clear message.
+    console.log(`reference crashed on ${c.name.slice(0, 120)}: ${e.message}`);
+    console.log(`${passed} passed, ${cases.length - passed} failed`);
+    process.exit(2);
+  }
   let ours;
   try { ours = JSON.parse(lines[i]); } catch { ours = { error: `no answer (line ${i})` }; }
   const ok = same(ref, ours);

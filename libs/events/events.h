@@ -12,6 +12,19 @@
 #define EV_CLAIM_REJECTED "platform.claim.v1.rejected"
 #define EV_CLAIM_DELETED  "platform.claim.v1.deleted"
 
+#define EV_ENV_PROVISIONING   "platform.env.v1.provisioning"
+#define EV_ENV_READY          "platform.env.v1.ready"
+#define EV_ENV_FAILED         "platform.env.v1.failed"
+#define EV_ENV_DEPROVISIONING "platform.env.v1.deprovisioning"
+#define EV_ENV_DELETED        "platform.env.v1.deleted"
+#define EV_ENV_EXPIRING       "platform.env.v1.expiring"
+#define EV_ENV_EXPIRED        "platform.env.v1.expired"
+#define EV_ENV_EXPIRY_WARNING "platform.env.v1.expiry_warning"
+
+#define EV_INDEX_UPDATED      "platform.index.v1.updated"
+/* Request/reply subjects (not events, not in the stream). */
+#define RPC_INDEX_QUERY       "platform.index.v1.query"
+
 typedef struct events_entry {
     const char *subject;   /* NATS subject */
     const char *ce_type;   /* CloudEvents type */

@@ -7,6 +7,7 @@
 #include "svc/svc.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,9 @@ int svc_create(const svc_info *info, int argc, char **argv, svc **out)
     int          rc;
 
     *out = NULL;
+    /* hiredis and libcurl write to sockets the peer may have closed; a
+     * closed peer must be an error return, not a process-killing signal. */
+    signal(SIGPIPE, SIG_IGN);
     s = calloc(1, sizeof *s);
     if (s == NULL)
         return SVC_ENOMEM;

@@ -264,7 +264,7 @@ static ingest_result accept_claim(ingest *ing, const char *bucket, const char *k
     ep_err       err = { 0 };
     unsigned long long gen;
     ingest_result res = ING_RETRY;
-    const char  *verdict;
+    char         verdict[16];
 
     if (claim_content_hash(c, hash) != CLAIM_OK) {
         snprintf(why, why_len, "hashing claim failed");
@@ -283,7 +283,8 @@ static ingest_result accept_claim(ingest *ing, const char *bucket, const char *k
         snprintf(why, why_len, "committing claim %s: %s", c->environment_name, r ? "unexpected reply" : err.msg);
         goto out;
     }
-    verdict = r->element[0]->str;
+    /* Copied: the reply is freed before the last log line uses it. */
+    snprintf(verdict, sizeof verdict, "%s", r->element[0]->str ? r->element[0]->str : "");
     if (strcmp(verdict, "conflict") == 0) {
         char msg[CLAIM_MSG_MAX];
         snprintf(msg, sizeof msg, "environment \"%s\" is already claimed by %s/%s; delete that object first",

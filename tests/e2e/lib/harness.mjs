@@ -133,7 +133,11 @@ export class Service {
 
   async start() {
     const bin = path.join(BUILD, 'bin', this.name);
-    this.proc = spawn(bin, [], {
+    // EP_SERVICE_WRAPPER runs the service under a tool, e.g. valgrind; the
+    // tool's exit status replaces the service's, so errors fail the test.
+    const wrapper = (process.env.EP_SERVICE_WRAPPER || '').split(' ').filter(Boolean);
+    const argv = [...wrapper, bin];
+    this.proc = spawn(argv[0], argv.slice(1), {
       env: { ...process.env, EP_HTTP_LISTEN: '127.0.0.1:0', ...this.extraEnv },
       stdio: ['ignore', 'inherit', 'pipe'],
     });

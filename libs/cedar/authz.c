@@ -215,10 +215,12 @@ cedar_status cedar_ctx_set_request(cedar_ctx *ctx, const json_t *req, ep_err *er
     } else {
         if (!json_is_object(c))
             return ep_err_set(err, CEDAR_EREQUEST, "cedar request: context must be an object");
+        /* Unlike attrs, the context is one Cedar value (escapes apply to
+         * it as a whole) that must turn out to be a record. */
         if (cedar__val_from_json(&ctx->req, c, &ctx->context, why, sizeof why))
             return ep_err_set(err, CEDAR_EREQUEST, "cedar request: context: %s", why);
         if (ctx->context.k != CV_RECORD)
-            return ep_err_set(err, CEDAR_EREQUEST, "cedar request: context must be a record");
+            return ep_err_set(err, CEDAR_EREQUEST, "cedar request: context is not a record");
     }
     ctx->have_req = true;
     return CEDAR_OK;

@@ -107,6 +107,10 @@ bool cedar__duration_parse(const char *s, size_t n, int64_t *out);
 /* Value from Cedar's JSON value format (__entity / __extn escapes). */
 int cedar__val_from_json(cedar__arena *a, const json_t *j, cedar__val *out,
                          char *why, size_t whyn);
+/* The members of a JSON object as a record (no escape applies at the top:
+ * an attribute may be called __entity). */
+int cedar__rec_from_json(cedar__arena *a, const json_t *j, cedar__rec *r,
+                         char *why, size_t whyn);
 int cedar__uid_from_json(cedar__arena *a, const json_t *j, cedar__uid *out,
                          char *why, size_t whyn);
 

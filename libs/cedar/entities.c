@@ -103,13 +103,11 @@ out:
 
 static int load_attrs(cedar_entities *es, const json_t *j, cedar__rec *out,
                       const char *what, char *why, size_t whyn) {
-    if (!j || json_is_null(j)) { memset(out, 0, sizeof *out); return 0; }
+    /* attrs is required, tags optional; neither may be null. */
+    if (!j && !strcmp(what, "tags")) { memset(out, 0, sizeof *out); return 0; }
+    if (!j) { snprintf(why, whyn, "missing field \"%s\"", what); return -1; }
     if (!json_is_object(j)) { snprintf(why, whyn, "\"%s\" must be an object", what); return -1; }
-    cedar__val v;
-    if (cedar__val_from_json(&es->arena, j, &v, why, whyn)) return -1;
-    if (v.k != CV_RECORD) { snprintf(why, whyn, "\"%s\" must be a plain object", what); return -1; }
-    *out = *v.u.rec;
-    return 0;
+    return cedar__rec_from_json(&es->arena, j, out, why, whyn);
 }
 
 cedar_status cedar_entities_from_json(const json_t *arr, cedar_entities **out,
@@ -158,7 +156,7 @@ cedar_status cedar_entities_from_json(const json_t *arr, cedar_entities **out,
             goto fail_idx;
         }
         const json_t *pj = json_object_get(ej, "parents");
-        if (pj && !json_is_array(pj)) { snprintf(why, sizeof why, "entity %zu: \"parents\" must be an array", i); goto fail_idx; }
+        if (!json_is_array(pj)) { snprintf(why, sizeof why, "entity %zu: \"parents\" must be an array", i); goto fail_idx; }
         size_t np = json_array_size(pj);
         uint32_t *par = cedar__alloc(&es->arena, (np ? np : 1) * sizeof *par);
         if (!par) { st = CEDAR_ENOMEM; goto fail_idx; }

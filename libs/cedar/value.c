@@ -357,14 +357,22 @@ bool cedar__duration_parse(const char *s, size_t n, int64_t *out) {
 }
 
 /* ---- JSON values ------------------------------------------------------------------- */
+static bool id_char(char c, bool first) {
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (!first && c >= '0' && c <= '9');
+}
+
+/* A Cedar name: identifiers separated by "::", none of them a reserved
+ * word or `__cedar`, exactly as the reference checks entity type names. */
 static bool valid_name(const char *s, size_t n) {
-    /* A Cedar name: identifiers separated by "::". */
+    static const char *const reserved[] = { "true", "false", "if", "then", "else", "in",
+                                            "is", "like", "has", "__cedar", NULL };
     size_t i = 0;
     for (;;) {
-        if (i >= n || !(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') ||
-                        (s[i] >= 'A' && s[i] <= 'Z'))) return false;
-        while (i < n && (s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') ||
-                         (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9'))) i++;
+        size_t st = i;
+        if (i >= n || !id_char(s[i], true)) return false;
+        while (i < n && id_char(s[i], false)) i++;
+        for (int k = 0; reserved[k]; k++)
+            if (strlen(reserved[k]) == i - st && !memcmp(s + st, reserved[k], i - st)) return false;
         if (i == n) return true;
         if (i + 2 >= n || s[i] != ':' || s[i + 1] != ':') return false;
         i += 2;
@@ -390,6 +398,31 @@ int cedar__uid_from_json(cedar__arena *a, const json_t *j, cedar__uid *out,
     if (!tp || !ip) { snprintf(why, whyn, "out of memory"); return -1; }
     cedar__uid_init(out, tp, tn, ip, idn);
     return 0;
+}
+
+int cedar__rec_from_json(cedar__arena *a, const json_t *j, cedar__rec *r,
+                         char *why, size_t whyn) {
+    size_t n = json_object_size(j);
+    cedar__str *keys = cedar__alloc(a, (n ? n : 1) * sizeof *keys);
+    cedar__val *vals = cedar__alloc(a, (n ? n : 1) * sizeof *vals);
+    if (!keys || !vals) goto oom;
+    const char *k;
+    json_t *v;
+    size_t i = 0;
+    json_object_foreach((json_t *)j, k, v) {
+        size_t kn = strlen(k);
+        char *kp = cedar__strndup(a, k, kn);
+        if (!kp) goto oom;
+        keys[i].p = kp; keys[i].n = (uint32_t)kn; keys[i].h = cedar__hash(kp, kn);
+        if (cedar__val_from_json(a, v, &vals[i], why, whyn)) return -1;
+        i++;
+    }
+    r->n = (uint32_t)n; r->keys = keys; r->vals = vals;
+    cedar__rec_sort(r);
+    return 0;
+oom:
+    snprintf(why, whyn, "out of memory");
+    return -1;
 }
 
 int cedar__val_from_json(cedar__arena *a, const json_t *j, cedar__val *out,
@@ -422,23 +455,28 @@ int cedar__val_from_json(cedar__arena *a, const json_t *j, cedar__val *out,
     }
     case JSON_OBJECT: {
         const json_t *x;
-        if (json_object_size(j) == 1 && (x = json_object_get(j, "__entity"))) {
+        /* The escapes apply only to objects of exactly that one key whose
+         * payload has the escape's fields; anything else is a record, as
+         * in the reference's untagged value format. */
+        if (json_object_size(j) == 1 && (x = json_object_get(j, "__entity")) &&
+            json_is_string(json_object_get(x, "type")) && json_is_string(json_object_get(x, "id"))) {
             cedar__uid *u = cedar__alloc(a, sizeof *u);
             if (!u) goto oom;
             if (cedar__uid_from_json(a, x, u, why, whyn)) return -1;
             out->k = CV_ENTITY; out->u.e = u;
             return 0;
         }
-        if (json_object_size(j) == 1 && (x = json_object_get(j, "__extn"))) {
+        if (json_object_size(j) == 1 && (x = json_object_get(j, "__extn")) &&
+            json_is_string(json_object_get(x, "fn")) && json_object_get(x, "arg")) {
             const json_t *fn = json_object_get(x, "fn"), *arg = json_object_get(x, "arg");
-            if (!json_is_string(fn) || !json_is_string(arg)) {
-                snprintf(why, whyn, "__extn needs string \"fn\" and \"arg\"");
+            if (!json_is_string(arg)) {
+                snprintf(why, whyn, "type error: the argument of %s must be a string", json_string_value(fn));
                 return -1;
             }
             const char *f = json_string_value(fn), *s = json_string_value(arg);
             size_t n = json_string_length(arg);
             const char *w;
-            if (!strcmp(f, "ip") || !strcmp(f, "ipaddr")) {
+            if (!strcmp(f, "ip")) {
                 cedar__ip *ip = cedar__alloc(a, sizeof *ip);
                 if (!ip) goto oom;
                 if (!cedar__ip_parse(s, n, ip)) { snprintf(why, whyn, "invalid IP address: %s", s); return -1; }
@@ -458,24 +496,9 @@ int cedar__val_from_json(cedar__arena *a, const json_t *j, cedar__val *out,
             }
             return 0;
         }
-        size_t n = json_object_size(j);
         cedar__rec *r = cedar__alloc(a, sizeof *r);
-        cedar__str *keys = cedar__alloc(a, (n ? n : 1) * sizeof *keys);
-        cedar__val *vals = cedar__alloc(a, (n ? n : 1) * sizeof *vals);
-        if (!r || !keys || !vals) goto oom;
-        const char *k;
-        json_t *v;
-        size_t i = 0;
-        json_object_foreach((json_t *)j, k, v) {
-            size_t kn = strlen(k);
-            char *kp = cedar__strndup(a, k, kn);
-            if (!kp) goto oom;
-            keys[i].p = kp; keys[i].n = (uint32_t)kn; keys[i].h = cedar__hash(kp, kn);
-            if (cedar__val_from_json(a, v, &vals[i], why, whyn)) return -1;
-            i++;
-        }
-        r->n = (uint32_t)n; r->keys = keys; r->vals = vals;
-        cedar__rec_sort(r);
+        if (!r) goto oom;
+        if (cedar__rec_from_json(a, j, r, why, whyn)) return -1;
         out->k = CV_RECORD; out->u.rec = r;
         return 0;
     }

@@ -211,6 +211,50 @@ export function handCases() {
   out.push({ name: 'context not record', policies: base, entities: [], request: { ...req(0), context: [] } });
   out.push({ name: 'action attrs', policies: 'permit(principal, action, resource) when { action.level == 2 };',
              entities: [{ uid: uid('Action', 'view'), attrs: { level: 2 }, parents: [] }], request: req(0) });
+  // The JSON value format: escapes apply only to exact one-key objects with
+  // the escape's fields; attrs and parents are required; names are checked.
+  const fmt = (name, x, cond, extra = {}) => out.push({ name: `format: ${name}`,
+    policies: `permit(principal, action, resource) when { ${cond} };`,
+    entities: [{ uid: uid('User', 'alice'), attrs: { x }, parents: [], ...extra }], request: req(1 - 1) });
+  const E = (t, i) => ({ __entity: { type: t, id: i } });
+  fmt('entity escape plus key', { ...E('User', 'b'), y: 1 }, 'principal.x.y == 1');
+  fmt('entity escape plus key eq', { ...E('User', 'b'), y: 1 }, 'principal.x == User::"b"');
+  fmt('entity escape no id', { __entity: { type: 'User' } }, 'principal.x has __entity');
+  fmt('entity escape string', { __entity: 'User::"b"' }, 'principal.x == User::"b"');
+  fmt('entity escape extra field', { __entity: { type: 'User', id: 'b', z: 1 } }, 'principal.x == User::"b"');
+  fmt('entity escape bad type', E('if', 'b'), 'true');
+  fmt('entity escape cedar type', E('__cedar::X', 'b'), 'true');
+  fmt('entity escape spaced type', E('A :: B', 'b'), 'true');
+  fmt('extn fn only', { __extn: { fn: 'decimal' } }, 'principal.x.__extn.fn == "decimal"');
+  fmt('extn extra field', { __extn: { fn: 'decimal', arg: '1.0', extra: 1 } }, 'principal.x == decimal("1.0")');
+  fmt('extn arg not string', { __extn: { fn: 'decimal', arg: 1 } }, 'true');
+  fmt('extn unknown fn', { __extn: { fn: 'nope', arg: 'x' } }, 'true');
+  fmt('extn ipaddr', { __extn: { fn: 'ipaddr', arg: '1.2.3.4' } }, 'true');
+  fmt('extn bad decimal', { __extn: { fn: 'decimal', arg: 'x' } }, 'true');
+  fmt('extn datetime', { __extn: { fn: 'datetime', arg: '2024-01-01' } }, 'principal.x < datetime("2024-01-02")');
+  fmt('extn duration', { __extn: { fn: 'duration', arg: '1h' } }, 'principal.x.toMinutes() == 60');
+  fmt('extn plus key', { __extn: { fn: 'ip', arg: '1.2.3.4' }, k: 1 }, 'principal.x.k == 1');
+  fmt('no attrs', 1, 'true', { attrs: undefined });
+  fmt('null attrs', 1, 'true', { attrs: null });
+  fmt('null tags', 1, 'true', { tags: null });
+  fmt('no parents', 1, 'true', { parents: undefined });
+  fmt('attr named __entity', 1, 'principal.__entity == 1', { attrs: { __entity: 1 } });
+  fmt('attr named __extn', 1, 'principal has __extn', { attrs: { __extn: { fn: 'ip', arg: '1.2.3.4' } } });
+  fmt('extra entity field', 1, 'principal.x == 1', { foo: 1 });
+  fmt('extra uid field', 1, 'principal.x == 1', { uid: { type: 'User', id: 'alice', z: 1 } });
+  fmt('uid escape', 1, 'principal.x == 1', { uid: E('User', 'alice') });
+  fmt('parent escape', 1, 'principal in G::"g"', { parents: [E('G', 'g')] });
+  fmt('nested set of records', [{ a: [1, { b: E('User', 'b') }] }], 'principal.x.contains({a: [1, {b: User::"b"}]})');
+  out.push({ name: 'context escape plus key', policies: 'permit(principal, action, resource) when { context.x.y == 1 };',
+             entities: [], request: { ...req(1), context: { x: { ...E('User', 'b'), y: 1 } } } });
+  out.push({ name: 'context key __extn', policies: 'permit(principal, action, resource) when { context has __extn };',
+             entities: [], request: { ...req(1), context: { __extn: { fn: 'ip', arg: '1.2.3.4' } } } });
+  out.push({ name: 'context key __entity', policies: 'permit(principal, action, resource) when { context.__entity.type == "User" };',
+             entities: [], request: { ...req(1), context: { __entity: { type: 'User', id: 'a' } } } });
+  out.push({ name: 'principal escape', policies: 'permit(principal == User::"a", action, resource);', entities: [],
+             request: { ...req(1), principal: E('User', 'a') } });
+  out.push({ name: 'principal reserved type', policies: 'permit(principal, action, resource);', entities: [],
+             request: { ...req(1), principal: uid('if', 'a') } });
   out.push({ name: 'tags on missing', policies: 'permit(principal, action, resource) when { principal.hasTag("a") };', entities: [], request: req(0) });
   return out;
 }

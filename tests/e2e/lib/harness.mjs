@@ -26,7 +26,12 @@ export function env(name) {
 let protoRoot;
 export async function proto() {
   if (!protoRoot) {
-    protoRoot = await protobuf.load(path.join(ROOT, 'proto/envplane/claim/v1/claim.proto'));
+    // Imports in proto/ are relative to proto/, as protoc-c sees them.
+    const root = new protobuf.Root();
+    root.resolvePath = (origin, target) => (path.isAbsolute(target) ? target : path.join(ROOT, 'proto', target));
+    protoRoot = await root.load([
+      'envplane/claim/v1/claim.proto', 'envplane/env/v1/env.proto', 'envplane/index/v1/index.proto',
+    ]);
   }
   return protoRoot;
 }
@@ -51,10 +56,20 @@ export async function deleteObject(client, bucket, key) {
   await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
 }
 
-const TYPES = {
+// CloudEvents type -> protobuf message, as in libs/events/events.c.
+export const TYPES = {
   'io.envplane.claim.v1.accepted': 'envplane.claim.v1.ClaimAccepted',
   'io.envplane.claim.v1.rejected': 'envplane.claim.v1.ClaimRejected',
   'io.envplane.claim.v1.deleted': 'envplane.claim.v1.ClaimDeleted',
+  'io.envplane.env.v1.provisioning': 'envplane.env.v1.EnvTransition',
+  'io.envplane.env.v1.ready': 'envplane.env.v1.EnvTransition',
+  'io.envplane.env.v1.failed': 'envplane.env.v1.EnvTransition',
+  'io.envplane.env.v1.deprovisioning': 'envplane.env.v1.EnvTransition',
+  'io.envplane.env.v1.deleted': 'envplane.env.v1.EnvTransition',
+  'io.envplane.env.v1.expiring': 'envplane.env.v1.EnvExpiry',
+  'io.envplane.env.v1.expired': 'envplane.env.v1.EnvExpiry',
+  'io.envplane.env.v1.expiry_warning': 'envplane.env.v1.EnvExpiry',
+  'io.envplane.index.v1.updated': 'envplane.index.v1.IndexUpdated',
 };
 
 // Collects every message on platform.> from the moment it is created and

@@ -60,12 +60,12 @@ for (const s of ['a', 'b', 'c', 'd']) {
 
 const us = ns => (ns / 1000).toFixed(ns < 10000 ? 3 : 1);
 const fmt = n => Number.isFinite(n) ? n.toLocaleString('en-US') : 'n/a';
-console.log('\nscenario  engine        decisions/s     median µs    p99 µs   agree');
+console.log('\nscenario      engine        decisions/s     median µs    p99 µs   agree');
 for (const { s, ours, wasm, rs } of rows) {
   const agree = e => e ? (e.decisions === ours.decisions ? 'yes' : `NO (${e.decisions})`) : '';
-  console.log(`${s} (${ours.policies} pol)`.padEnd(10) + 'libs/cedar'.padEnd(14) + fmt(ours.per_sec).padStart(12) + us(ours.median_ns).padStart(13) + us(ours.p99_ns).padStart(10));
-  console.log(''.padEnd(10) + 'cedar-wasm'.padEnd(14) + fmt(wasm.per_sec).padStart(12) + us(wasm.median_ns).padStart(13) + us(wasm.p99_ns).padStart(10) + '   ' + agree(wasm));
-  if (rs) console.log(''.padEnd(10) + 'rust cli'.padEnd(14) + fmt(rs.per_sec).padStart(12) + us(rs.median_ns).padStart(13) + us(rs.p99_ns).padStart(10) + '   ' + agree(rs) +
+  console.log(`${s} (${ours.policies} pol)`.padEnd(14) + 'libs/cedar'.padEnd(14) + fmt(ours.per_sec).padStart(12) + us(ours.median_ns).padStart(13) + us(ours.p99_ns).padStart(10));
+  console.log(''.padEnd(14) + 'cedar-wasm'.padEnd(14) + fmt(wasm.per_sec).padStart(12) + us(wasm.median_ns).padStart(13) + us(wasm.p99_ns).padStart(10) + '   ' + agree(wasm));
+  if (rs) console.log(''.padEnd(14) + 'rust cli'.padEnd(14) + fmt(rs.per_sec).padStart(12) + us(rs.median_ns).padStart(13) + us(rs.p99_ns).padStart(10) + '   ' + agree(rs) +
                       `   (whole process ${us(rs.proc_median_ns)} µs)`);
 }
 console.log('\nratios (median latency, other engine / libs/cedar):');

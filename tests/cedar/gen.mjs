@@ -161,3 +161,73 @@ export function generatedExtCases(n = 240, seed = 0xE47) {
   }
   return out;
 }
+
+// Random worlds for the scope index: a random hierarchy (a DAG over a few
+// types, some uids only named as parents), policy sets of 5-60 policies whose
+// scopes draw ==, in, is, is-in and action lists from that world, and
+// requests for entities inside, outside and unknown to the data.
+export function generatedWorldCases(n = 300, seed = 0x1DE4) {
+  const r = rng(seed);
+  const pick = a => a[Math.floor(r() * a.length)];
+  const types = ['User', 'Group', 'Org', 'Doc', 'Folder', 'NS::Res'];
+  const out = [];
+  for (let c = 0; c < n; c++) {
+    const ne = 6 + Math.floor(r() * 30);
+    const uids = [];
+    for (let i = 0; i < ne; i++) uids.push({ type: pick(types), id: `e${i}` });
+    const acts = ['read', 'write', 'admin', 'list'].map(id => ({ type: 'Action', id }));
+    const entities = uids.map((u, i) => ({
+      uid: u, attrs: { level: Math.floor(r() * 5), tag: pick(['a', 'b']) },
+      // parents only point to later entities, so the graph is acyclic
+      parents: Array.from({ length: Math.floor(r() * 3) }, () => i + 1 < ne ? uids[i + 1 + Math.floor(r() * (ne - i - 1))] : null)
+        .filter(Boolean).filter((p, k, a) => a.findIndex(q => q.id === p.id) === k)
+        .concat(r() < 0.1 ? [{ type: 'Ghost', id: `g${i}` }] : []),
+    }));
+    entities.push({ uid: acts[0], attrs: {}, parents: [acts[3]] }, { uid: acts[1], attrs: {}, parents: [acts[2]] });
+    const lit = u => `${u.type}::"${u.id}"`;
+    const anyUid = () => r() < 0.1 ? { type: pick(types), id: 'nobody' } : pick(uids);
+    const slot = (v) => {
+      const k = r();
+      if (k < 0.25) return v;
+      if (k < 0.45) return `${v} == ${lit(anyUid())}`;
+      if (k < 0.7) return `${v} in ${lit(anyUid())}`;
+      if (k < 0.85) return `${v} is ${pick(types)}`;
+      return `${v} is ${pick(types)} in ${lit(anyUid())}`;
+    };
+    const act = () => {
+      const k = r();
+      if (k < 0.4) return 'action';
+      if (k < 0.6) return `action == ${lit(pick(acts))}`;
+      if (k < 0.8) return `action in ${lit(pick(acts))}`;
+      return `action in [${Array.from({ length: Math.floor(r() * 3) }, () => lit(pick(acts))).join(', ')}]`;
+    };
+    const np = 5 + Math.floor(r() * 56);
+    const pols = [];
+    for (let i = 0; i < np; i++) {
+      const cond = r() < 0.3 ? ` when { ${pick(['principal.level > 2', 'resource.tag == "a"', 'principal in resource', 'resource has level', 'principal.level + resource.level > 4', 'context.k'])} }` : '';
+      pols.push(`${r() < 0.15 ? 'forbid' : 'permit'}(${slot('principal')}, ${act()}, ${slot('resource')})${cond};`);
+    }
+    for (let q = 0; q < 3; q++) {
+      out.push({ name: `world#${c}.${q}`, policies: pols.join('\n'), entities,
+                 request: { principal: anyUid(), action: pick(acts), resource: anyUid(), context: { k: r() < 0.5 } } });
+    }
+  }
+  return out;
+}
+
+// like patterns against strings over a small alphabet, with escaped stars.
+export function generatedLikeCases(n = 150, seed = 0x11CE) {
+  const r = rng(seed);
+  const pick = a => a[Math.floor(r() * a.length)];
+  const out = [];
+  for (let c = 0; c < n; c++) {
+    const pols = [];
+    for (let k = 0; k < 10; k++) {
+      const str = Array.from({ length: Math.floor(r() * 7) }, () => pick(['a', 'b', '*', 'é', '\\\\', '\\"'])).join('');
+      const pat = Array.from({ length: Math.floor(r() * 6) }, () => pick(['a', 'b', '*', '*', '\\*', 'é', '\\\\'])).join('');
+      pols.push(`permit(principal, action, resource) when { "${str}" like "${pat}" };`);
+    }
+    out.push({ name: `like#${c}`, policies: pols.join('\n'), entities: [], request: requests[1] });
+  }
+  return out;
+}

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as wasm from '@cedar-policy/cedar-wasm/nodejs';
 import { handCases, parseCases } from './cases.mjs';
-import { generatedCases, generatedParseCases, generatedExtCases } from './gen.mjs';
+import { generatedCases, generatedParseCases, generatedExtCases, generatedWorldCases, generatedLikeCases } from './gen.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -51,7 +51,7 @@ function same(ref, ours) {
     JSON.stringify(ref.errors) === JSON.stringify([...ours.errors].sort());
 }
 
-const cases = [...handCases(), ...parseCases(), ...generatedCases(), ...generatedExtCases(), ...generatedParseCases()];
+const cases = [...handCases(), ...parseCases(), ...generatedCases(), ...generatedExtCases(), ...generatedWorldCases(), ...generatedLikeCases(), ...generatedParseCases()];
 const input = cases.map(c => JSON.stringify('check' in c ? { check: c.check } :
   { policies: c.policies, entities: c.entities ?? [], request: c.request })).join('\n') + '\n';
 const run = spawnSync(cedarBin, ['batch'], { input, maxBuffer: 1 << 30, encoding: 'utf8' });

@@ -85,11 +85,16 @@ $(BUILD)/test/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_HELP) $(LIB_ARCH)
 .DEFAULT_GOAL := all
 # Generated protobuf sources are build products, not intermediates to delete.
 .SECONDARY:
-.PHONY: all deps build unit e2e test asan demo up down clean bench fuzz
+.PHONY: all deps build libs unit e2e test asan demo up down clean bench fuzz print-pkg-flags
 
 all: deps build
 
 build: $(LIB_ARCH) $(BINS) $(UNIT_BINS)
+
+libs: $(LIB_ARCH)
+
+print-pkg-flags:
+	@echo $(PKG_CFLAGS) $(PKG_LIBS)
 
 deps:
 	@scripts/deps.sh

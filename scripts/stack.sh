@@ -150,7 +150,8 @@ ENV
 down() {
     [ -d "$DIR/pids" ] || { echo "stack.sh: nothing running in $DIR"; return 0; }
     local f pid
-    for f in "$DIR"/pids/*.pid; do
+    # envplane services first (they drain into the servers), then the servers.
+    for f in $(ls "$DIR"/pids/svc-*.pid 2>/dev/null) $(ls "$DIR"/pids/*.pid 2>/dev/null | grep -v /svc-); do
         [ -e "$f" ] || continue
         pid=$(cat "$f")
         if kill -0 "$pid" 2>/dev/null; then

@@ -2,7 +2,10 @@
 # test.sh BUILD_DIR — the whole test suite, as `make test` runs it:
 #   1. unit tests (cmocka) against real servers,
 #   2. end-to-end tests through official clients,
-#   3. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+#   3. the same end-to-end tests with every service binary under valgrind
+#      (memory errors and leaks on the normal path fail the test),
+#   4. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   5. every fuzz target over its committed corpus (ASan+UBSan, libFuzzer).
 # Each step gets a fresh stack of real servers on random loopback ports.
 # The last line is the combined summary "N passed, M failed".
 set -uo pipefail
@@ -37,11 +40,18 @@ run_step() { # title cmd...
 }
 run_step "unit tests ($BUILD)" scripts/with-stack.sh scripts/run-unit.sh "$BUILD"
 run_step "end-to-end tests ($BUILD)" scripts/with-stack.sh scripts/run-e2e.sh "$BUILD"
+if [ "${EP_SKIP_VALGRIND:-0}" != 1 ]; then
+    EP_SERVICE_WRAPPER="valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
+        run_step "end-to-end tests, services under valgrind" scripts/with-stack.sh scripts/run-e2e.sh "$BUILD"
+fi
 if [ "${EP_SKIP_ASAN:-0}" != 1 ]; then
     run_step "ASan+UBSan build" make --no-print-directory BUILD=build-asan CC=clang OPT=-O1 \
         SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" build
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         run_step "unit tests under ASan+UBSan" scripts/with-stack.sh scripts/run-unit.sh build-asan
+fi
+if [ "${EP_SKIP_FUZZ:-0}" != 1 ]; then
+    run_step "fuzz targets over their corpora" scripts/fuzz.sh --regress
 fi
 echo
 echo "all: $total_pass passed, $total_fail failed"

@@ -11,6 +11,7 @@ cleanup() {
     if [ "${EP_KEEP_STACK_DIR:-0}" != 1 ]; then rm -rf "$DIR"; fi
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM HUP
 EP_MINIO_QUEUE=${EP_MINIO_QUEUE:-off} "$ROOT/scripts/stack.sh" up --dir "$DIR" --random-ports > "$DIR.up.log" 2>&1 || {
     cat "$DIR.up.log" >&2; rm -f "$DIR.up.log"; exit 1; }
 rm -f "$DIR.up.log"

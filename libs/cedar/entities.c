@@ -114,18 +114,19 @@ cedar_status cedar_entities_from_json(const json_t *arr, cedar_entities **out,
                                       ep_err *err) {
     char why[256] = "";
     cedar_status st = CEDAR_EENTITY;
+    uint32_t *idx = NULL;
     cedar_entities *es = calloc(1, sizeof *es);
     if (!es) return ep_err_set(err, CEDAR_ENOMEM, "cedar entities: out of memory");
     if (!json_is_array(arr)) { snprintf(why, sizeof why, "expected a JSON array of entities"); goto out; }
     size_t n = json_array_size(arr);
-    uint32_t *idx = calloc(n + 1, sizeof *idx);
+    idx = calloc(n + 1, sizeof *idx);
     if (!idx) { st = CEDAR_ENOMEM; snprintf(why, sizeof why, "out of memory"); goto out; }
     /* Pass 1: the entities themselves, so data wins over parent mentions. */
     for (size_t i = 0; i < n; i++) {
         const json_t *ej = json_array_get(arr, i);
         cedar__uid u;
-        if (!json_is_object(ej)) { snprintf(why, sizeof why, "entity %zu: not an object", i); goto fail_idx; }
-        if (cedar__uid_from_json(&es->arena, json_object_get(ej, "uid"), &u, why, sizeof why)) goto fail_idx;
+        if (!json_is_object(ej)) { snprintf(why, sizeof why, "entity %zu: not an object", i); goto out; }
+        if (cedar__uid_from_json(&es->arena, json_object_get(ej, "uid"), &u, why, sizeof why)) goto out;
         int32_t dup = cedar__entity_find(es, &u);
         if (dup >= 0 && es->e[dup].exists) {
             /* The reference accepts a repeated entity only when it is an
@@ -137,10 +138,10 @@ cedar_status cedar_entities_from_json(const json_t *arr, cedar_entities **out,
                 continue;
             }
             snprintf(why, sizeof why, "duplicate entity entry `%s::\"%s\"`", u.type.p, u.id.p);
-            goto fail_idx;
+            goto out;
         }
         int32_t k = intern(es, &u);
-        if (k < 0) { st = CEDAR_ENOMEM; snprintf(why, sizeof why, "out of memory"); goto fail_idx; }
+        if (k < 0) { st = CEDAR_ENOMEM; snprintf(why, sizeof why, "out of memory"); goto out; }
         es->e[k].exists = true;
         idx[i] = (uint32_t)k;
     }
@@ -153,24 +154,23 @@ cedar_status cedar_entities_from_json(const json_t *arr, cedar_entities **out,
             char w2[256];
             snprintf(w2, sizeof w2, "entity `%s::\"%s\"`: %s", es->e[k].uid.type.p, es->e[k].uid.id.p, why);
             memcpy(why, w2, sizeof why);
-            goto fail_idx;
+            goto out;
         }
         const json_t *pj = json_object_get(ej, "parents");
-        if (!json_is_array(pj)) { snprintf(why, sizeof why, "entity %zu: \"parents\" must be an array", i); goto fail_idx; }
+        if (!json_is_array(pj)) { snprintf(why, sizeof why, "entity %zu: \"parents\" must be an array", i); goto out; }
         size_t np = json_array_size(pj);
         uint32_t *par = cedar__alloc(&es->arena, (np ? np : 1) * sizeof *par);
-        if (!par) { st = CEDAR_ENOMEM; goto fail_idx; }
+        if (!par) { st = CEDAR_ENOMEM; goto out; }
         for (size_t j = 0; j < np; j++) {
             cedar__uid pu;
-            if (cedar__uid_from_json(&es->arena, json_array_get(pj, j), &pu, why, sizeof why)) goto fail_idx;
+            if (cedar__uid_from_json(&es->arena, json_array_get(pj, j), &pu, why, sizeof why)) goto out;
             int32_t pk = intern(es, &pu);
-            if (pk < 0) { st = CEDAR_ENOMEM; goto fail_idx; }
+            if (pk < 0) { st = CEDAR_ENOMEM; goto out; }
             par[j] = (uint32_t)pk;
         }
         es->e[k].parents = par;
         es->e[k].nparents = (uint32_t)np;
     }
-    free(idx);
     uint32_t cyc = 0;
     int crc = closure(es, &cyc);
     if (crc == -2) {
@@ -180,11 +180,11 @@ cedar_status cedar_entities_from_json(const json_t *arr, cedar_entities **out,
         goto out;
     }
     if (crc) { st = CEDAR_ENOMEM; snprintf(why, sizeof why, "out of memory"); goto out; }
+    free(idx);
     *out = es;
     return CEDAR_OK;
-fail_idx:
-    free(idx);
 out:
+    free(idx);
     cedar_entities_destroy(es);
     return ep_err_set(err, (int)st, "cedar entities: %s", why);
 }

@@ -48,6 +48,14 @@ static bool entity_in(cedar_ctx *ctx, const cedar__uid *a, const cedar__uid *b) 
     if (ia < 0) return false;
     const cedar__entity *e = &ctx->es->e[ia];
     if (!e->nanc) return false;
+    if (e->nanc <= 8) {
+        /* Few ancestors: a scan on hashes beats a lookup of b. */
+        for (uint32_t i = 0; i < e->nanc; i++) {
+            const cedar__uid *x = &ctx->es->e[e->anc[i]].uid;
+            if (x->h == b->h && cedar__uid_eq(x, b)) return true;
+        }
+        return false;
+    }
     int32_t ib = cedar__entity_find(ctx->es, b);
     if (ib < 0) return false;
     uint32_t lo = 0, hi = e->nanc, key = (uint32_t)ib;

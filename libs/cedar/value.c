@@ -114,6 +114,13 @@ bool cedar__val_eq(const cedar__val *a, const cedar__val *b) {
 
 const cedar__val *cedar__rec_get(const cedar__rec *r, const char *k, uint32_t n,
                                  uint32_t h) {
+    if (r->n <= 8) {
+        /* Small records: compare hashes first, bytes only on a hash match. */
+        for (uint32_t i = 0; i < r->n; i++)
+            if (r->keys[i].h == h && r->keys[i].n == n && memcmp(r->keys[i].p, k, n) == 0)
+                return &r->vals[i];
+        return NULL;
+    }
     cedar__str key = { k, n, h };
     uint32_t lo = 0, hi = r->n;
     while (lo < hi) {

@@ -181,3 +181,13 @@ snp_nonce_status snp_nonce_consume(snp_nonce_store *s, const uint8_t *nonce, siz
     pthread_mutex_unlock(&s->lock);
     return st;
 }
+
+static snp_nonce_status store_consume(void *ud, const uint8_t *nonce, size_t len)
+{
+    return snp_nonce_consume(ud, nonce, len);
+}
+
+snp_nonce_consumer snp_nonce_store_consumer(snp_nonce_store *s)
+{
+    return (snp_nonce_consumer){.consume = store_consume, .ud = s};
+}

@@ -119,7 +119,7 @@ int snp_report_data_binding(const uint8_t *nonce, size_t nonce_len,
     return rc;
 }
 
-int snp_appraise(snp_verifier *v, snp_nonce_store *nonces, const snp_evidence *ev,
+int snp_appraise(snp_verifier *v, const snp_nonce_consumer *nonces, const snp_evidence *ev,
                  const snp_reference *ref, snp_result *out, ep_err *err)
 {
     snp_reference eff;
@@ -143,9 +143,9 @@ int snp_appraise(snp_verifier *v, snp_nonce_store *nonces, const snp_evidence *e
         if (rc != SNP_OK)
             return rc;
         eff.check_report_data = true;
-        if (nonces != NULL && snp_findings_count_evidence(&out->findings) == 0 &&
+        if (nonces != NULL && nonces->consume != NULL && snp_findings_count_evidence(&out->findings) == 0 &&
             CRYPTO_memcmp(eff.expected_report_data, out->report.report_data, 64) == 0) {
-            switch (snp_nonce_consume(nonces, ev->nonce, ev->nonce_len)) {
+            switch (nonces->consume(nonces->ud, ev->nonce, ev->nonce_len)) {
             case SNP_NONCE_OK: break;
             case SNP_NONCE_UNKNOWN:
                 snp_findings_add(&out->findings, SNP_REASON_NONCE_UNKNOWN, "nonce was not issued here");

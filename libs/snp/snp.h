@@ -410,6 +410,17 @@ int snp_nonce_issue(snp_nonce_store *s, uint8_t out[SNP_NONCE_LEN], ep_err *err)
 /* Consume a nonce: succeeds once, within its lifetime. */
 snp_nonce_status snp_nonce_consume(snp_nonce_store *s, const uint8_t *nonce, size_t len);
 
+/* How snp_appraise consumes a nonce: a small function table, so a service
+ * with several replicas can put the same protocol into Redis.  `consume`
+ * must be thread-safe and return SNP_NONCE_OK at most once per nonce. */
+typedef struct snp_nonce_consumer {
+    snp_nonce_status (*consume)(void *ud, const uint8_t *nonce, size_t len);
+    void *ud;
+} snp_nonce_consumer;
+
+/* The consumer for an in-memory store (borrowed; must outlive its use). */
+snp_nonce_consumer snp_nonce_store_consumer(snp_nonce_store *s);
+
 /* ---- everything for one piece of evidence ------------------------------------------- */
 
 typedef struct snp_evidence {
@@ -427,7 +438,7 @@ typedef struct snp_evidence {
  * snp_reference_check.  A nonce is consumed only by evidence whose signature
  * and chain verify, so forged reports cannot burn other clients' nonces.
  * Same return convention as snp_verifier_verify.  Thread-safe. */
-int snp_appraise(snp_verifier *v, snp_nonce_store *nonces, const snp_evidence *ev,
+int snp_appraise(snp_verifier *v, const snp_nonce_consumer *nonces, const snp_evidence *ev,
                  const snp_reference *ref, snp_result *out, ep_err *err);
 
 #endif

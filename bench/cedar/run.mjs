@@ -46,6 +46,8 @@ for (const s of ['a', 'b', 'c', 'd']) {
   const dir = path.join(out, s);
   const ours = JSON.parse(run(path.join(build, 'bin', 'cedar'), ['bench', '--policies', path.join(dir, 'policies.cedar'),
     '--entities', path.join(dir, 'entities.json'), '--requests', path.join(dir, 'requests.json'), '--seconds', secs]));
+  const oursJson = JSON.parse(run(path.join(build, 'bin', 'cedar'), ['bench', '--policies', path.join(dir, 'policies.cedar'),
+    '--entities', path.join(dir, 'entities.json'), '--requests', path.join(dir, 'requests.json'), '--seconds', secs, '--parse-request']));
   const wasm = JSON.parse(run('node', ['bench/cedar/wasm-bench.mjs', dir, secs]));
   let rs = null;
   if (rust && existsSync(rust)) {
@@ -55,15 +57,16 @@ for (const s of ['a', 'b', 'c', 'd']) {
       JSON.stringify({ principal: str(q.principal), action: str(q.action), resource: str(q.resource), context: q.context })));
     rs = rustBench(dir, reqs.length);
   }
-  rows.push({ s, ours, wasm, rs });
+  rows.push({ s, ours, oursJson, wasm, rs });
 }
 
 const us = ns => (ns / 1000).toFixed(ns < 10000 ? 3 : 1);
 const fmt = n => Number.isFinite(n) ? n.toLocaleString('en-US') : 'n/a';
 console.log('\nscenario      engine        decisions/s     median µs    p99 µs   agree');
-for (const { s, ours, wasm, rs } of rows) {
+for (const { s, ours, oursJson, wasm, rs } of rows) {
   const agree = e => e ? (e.decisions === ours.decisions ? 'yes' : `NO (${e.decisions})`) : '';
   console.log(`${s} (${ours.policies} pol)`.padEnd(14) + 'libs/cedar'.padEnd(14) + fmt(ours.per_sec).padStart(12) + us(ours.median_ns).padStart(13) + us(ours.p99_ns).padStart(10));
+  console.log(''.padEnd(14) + '  + req JSON'.padEnd(14) + fmt(oursJson.per_sec).padStart(12) + us(oursJson.median_ns).padStart(13) + us(oursJson.p99_ns).padStart(10) + '   ' + agree(oursJson));
   console.log(''.padEnd(14) + 'cedar-wasm'.padEnd(14) + fmt(wasm.per_sec).padStart(12) + us(wasm.median_ns).padStart(13) + us(wasm.p99_ns).padStart(10) + '   ' + agree(wasm));
   if (rs) console.log(''.padEnd(14) + 'rust cli'.padEnd(14) + fmt(rs.per_sec).padStart(12) + us(rs.median_ns).padStart(13) + us(rs.p99_ns).padStart(10) + '   ' + agree(rs) +
                       `   (whole process ${us(rs.proc_median_ns)} µs)`);

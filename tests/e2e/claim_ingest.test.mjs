@@ -7,6 +7,9 @@ import {
   EventLog, Service, s3, putObject, deleteObject, env, uniq, metricValue,
 } from './lib/harness.mjs';
 import { connect, headers as natsHeaders } from 'nats';
+import {
+  GetBucketNotificationConfigurationCommand, PutBucketNotificationConfigurationCommand,
+} from '@aws-sdk/client-s3';
 
 const DYN = () => env('EP_BUCKET_DYNAMIC');
 const STATIC = () => env('EP_BUCKET_STATIC');
@@ -229,4 +232,56 @@ test('claims written while claim-ingest is down are accepted exactly once after 
   const evs = log.matching(accepted(name));
   assert.equal(evs.length, 1, 'exactly once');
   assert.equal(evs[0].data.generation, 1);
+});
+
+test('an object that vanished before it could be read is skipped with a reason', async () => {
+  // A well-formed notification, as MinIO sends it, for a key that is not there.
+  const name = uniq('dev-ghost');
+  const note = {
+    EventName: 's3:ObjectCreated:Put',
+    Key: `${DYN()}/${name}.json`,
+    Records: [{
+      eventVersion: '2.0', eventSource: 'minio:s3', awsRegion: '', eventTime: new Date().toISOString(),
+      eventName: 's3:ObjectCreated:Put', userIdentity: { principalId: 'envplane' },
+      s3: {
+        s3SchemaVersion: '1.0', configurationId: 'Config',
+        bucket: { name: DYN(), ownerIdentity: { principalId: 'envplane' }, arn: `arn:aws:s3:::${DYN()}` },
+        object: { key: `${name}.json`, size: 10, eTag: 'd41d8cd98f00b204e9800998ecf8427e', sequencer: '1800000000000000' },
+      },
+    }],
+  };
+  const before = metricValue(await svc.metrics(), 'claim_ingest_objects_vanished_total');
+  const nc = await connect({ servers: env('EP_NATS_URL') });
+  await nc.jetstream().publish(env('EP_NOTIFY_SUBJECT'), new TextEncoder().encode(JSON.stringify(note)));
+  await nc.close();
+  await barrier();
+  assert.equal(metricValue(await svc.metrics(), 'claim_ingest_objects_vanished_total'), before + 1);
+  assert.equal(log.matching((e) => e.ce.subject === name).length, 0, 'no event for a vanished object');
+  assert.ok(svc.lines.some((l) => l.includes('vanished') && l.includes(name)), 'the log says why');
+});
+
+test('a lost notification is repaired by the periodic resync', async () => {
+  assert.equal(await svc.stop(), 0);
+  svc = await new Service('claim-ingest', { EP_RESYNC_INTERVAL: '1s' }).start();
+  // Switch the bucket's notifications off with the S3 API, so MinIO sends
+  // nothing for the next writes: exactly a lost notification.
+  const saved = await client.send(new GetBucketNotificationConfigurationCommand({ Bucket: DYN() }));
+  assert.ok((saved.QueueConfigurations ?? []).length > 0, 'the stack configured bucket notifications');
+  await client.send(new PutBucketNotificationConfigurationCommand({ Bucket: DYN(), NotificationConfiguration: {} }));
+  const name = uniq('dev-lost');
+  try {
+    await putObject(client, DYN(), `${name}.json`, claim(name));
+    const ev = await log.waitFor(accepted(name), `accepted ${name} through resync`);
+    assert.equal(ev.data.generation, 1);
+    await deleteObject(client, DYN(), `${name}.json`);
+    await log.waitFor(deleted(name), `deleted ${name} through resync`);
+  } finally {
+    await client.send(new PutBucketNotificationConfigurationCommand({
+      Bucket: DYN(),
+      NotificationConfiguration: { QueueConfigurations: saved.QueueConfigurations },
+    }));
+  }
+  assert.ok(metricValue(await svc.metrics(), 'claim_ingest_resync_repaired_total') >= 2);
+  // Notifications flow again.
+  await barrier();
 });

@@ -10,7 +10,8 @@
 //
 //   node tests/cedar/run-diff.mjs [--cedar build/bin/cedar] [--dump out.jsonl]
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as wasm from '@cedar-policy/cedar-wasm/nodejs';
@@ -88,6 +89,35 @@ cases.forEach((c, i) => {
   if (dump) dumped.push(JSON.stringify({ name: c.name, ...c, expect: ref }));
 });
 if (dump) writeFileSync(dump, dumped.join('\n') + '\n');
+
+// The operator commands themselves, on a sample: `cedar authorize` with
+// files must print what the reference decides, `cedar check` must exit 0
+// exactly when the reference accepts the text.
+const tmp = mkdtempSync(path.join(tmpdir(), 'cedar-diff-'));
+cases.filter((_, i) => i % 97 === 0).forEach((c, k) => {
+  const ref = reference(c);
+  const pf = path.join(tmp, `p${k}.cedar`);
+  let ok;
+  if ('check' in c) {
+    writeFileSync(pf, c.check);
+    const r = spawnSync(cedarBin, ['check', pf], { encoding: 'utf8' });
+    ok = (r.status === 0) === ref.ok && (r.status === 0 || /:\d+:\d+: /.test(r.stderr));
+  } else {
+    writeFileSync(pf, c.policies);
+    writeFileSync(path.join(tmp, `e${k}.json`), JSON.stringify(c.entities ?? []));
+    writeFileSync(path.join(tmp, `r${k}.json`), JSON.stringify(c.request));
+    const r = spawnSync(cedarBin, ['authorize', '--policies', pf, '--entities', path.join(tmp, `e${k}.json`),
+                                   '--request', path.join(tmp, `r${k}.json`)], { encoding: 'utf8' });
+    let ours = { error: r.stderr };
+    if (r.status === 0) { try { ours = JSON.parse(r.stdout); } catch { ours = { error: 'bad JSON: ' + r.stdout }; } }
+    ok = same(ref, ours);
+  }
+  kinds.cli ??= { passed: 0, failed: 0 };
+  kinds.cli[ok ? 'passed' : 'failed']++;
+  if (ok) passed++;
+  else { failed++; console.log(`FAIL (cli) ${c.name}`); }
+});
+rmSync(tmp, { recursive: true, force: true });
 // Cases the reference rejects outright (bad entity data, parse errors) agree
 // when we reject them too; they are counted so a broken world shows up.
 for (const [k, v] of Object.entries(kinds))

@@ -920,8 +920,8 @@ static void scope(parser *p, cedar__scope *sc, int slot) {
 
 static void policy(parser *p, cedar__policy *pol) {
     /* annotations */
-    cedar__str ann[32];
-    uint32_t nann = 0;
+    cedar__str *ann = NULL;
+    uint32_t nann = 0, cap = 0;
     while (cur(p)->kind == T_AT) {
         advance(p);
         tok *k = cur(p);
@@ -930,11 +930,19 @@ static void policy(parser *p, cedar__policy *pol) {
         cedar__str name = tokstr(p, k);
         for (uint32_t i = 0; i < nann; i++)
             if (cedar__str_cmp(&ann[i], &name) == 0) fail(p, k, "duplicate annotation: @%s", name.p);
-        if (nann < 32) ann[nann++] = name;
+        if (nann == cap) {
+            cedar__str *na = palloc(p, (cap ? 2 * cap : 8) * sizeof *na);
+            if (nann) memcpy(na, ann, nann * sizeof *na);
+            ann = na;
+            cap = cap ? 2 * cap : 8;
+        }
+        ann[nann++] = name;
         if (cur(p)->kind == T_LP) {
             advance(p);
+            /* Annotation values do not affect decisions; they are checked
+             * (escapes) like any string literal and then dropped. */
             tok *v = expect(p, T_STR, "string literal");
-            (void)string_lit(p, v);
+            string_lit(p, v);
             expect(p, T_RP, "`)`");
         }
     }
@@ -955,14 +963,13 @@ static void policy(parser *p, cedar__policy *pol) {
         }
     }
     if (cur(p)->kind == T_COMMA) {
-        tok *c = advance(p);
+        advance(p);
         if (cur(p)->kind != T_RP)
             fail(p, cur(p), "this policy has an extra element in the scope: %s", tok_text(p, cur(p)));
-        (void)c;
     }
     expect(p, T_RP, "`)`");
-    cedar__expr *conds[64];
-    uint32_t n = 0;
+    cedar__expr **conds = NULL;
+    uint32_t n = 0, ccap = 0;
     while (cur(p)->kind == T_IDENT) {
         tok *w = advance(p);
         bool when = is_word(p, w, "when");
@@ -977,13 +984,17 @@ static void policy(parser *p, cedar__policy *pol) {
             u->kid[0] = e;
             e = u;
         }
-        if (n == 64) fail(p, w, "too many conditions on one policy");
+        if (n == ccap) {
+            cedar__expr **nc = palloc(p, (ccap ? 2 * ccap : 4) * sizeof *nc);
+            if (n) memcpy(nc, conds, n * sizeof *nc);
+            conds = nc;
+            ccap = ccap ? 2 * ccap : 4;
+        }
         conds[n++] = e;
     }
     expect(p, T_SEMI, "`;` or `when`/`unless`");
     pol->ncond = n;
-    pol->cond = palloc(p, (n ? n : 1) * sizeof *pol->cond);
-    memcpy(pol->cond, conds, n * sizeof *conds);
+    pol->cond = conds;
 }
 
 int cedar__parse(cedar_policy_set *ps, const char *text, size_t len,

@@ -374,6 +374,17 @@ void snp_reference_check(const snp_report *r, const snp_reference *ref,
                          const char *const *image_digests, size_t n_images,
                          snp_findings *out);
 
+/* Reference values parsed from JSON (format in docs/attestation.md and
+ * refvals.c): measurements (required), host_data, report_data, min_tcb,
+ * max_vmpl, allow_debug/_migrate_ma/_smt, forbidden_policy_bits, min_abi,
+ * allowed_images.  Strict: unknown keys and bad values are EPARSE errors
+ * naming the key.  The object owns its arrays; snp_refvals_get returns a
+ * borrowed view valid until snp_refvals_destroy. */
+typedef struct snp_refvals snp_refvals;
+snp_refvals *snp_refvals_parse(const char *json, size_t len, ep_err *err);
+const snp_reference *snp_refvals_get(const snp_refvals *rv);
+void snp_refvals_destroy(snp_refvals *rv);   /* accepts NULL */
+
 /* The report_data a workload must request: SHA-512(nonce || pubkey), which
  * fills the 64 bytes exactly.  The nonce has a fixed length
  * (SNP_NONCE_LEN for our store), so the concatenation is unambiguous. */

@@ -5,7 +5,8 @@
  * An input of at least 1184 bytes is split into a report (the first 1184)
  * and a certificate (the rest); a shorter input is taken as a certificate
  * and, zero-padded, as a report.  Each goes through snp_report_parse,
- * snp_report_claims, snp_cert_parse, the reference checks, and the whole
+ * snp_report_claims, snp_cert_parse, snp_refvals_parse (the input as
+ * reference-value JSON), the reference checks, and the whole
  * snp_verifier_verify path (without trust anchors, so the chain always
  * fails, but leaf parsing, extension reading and the signature code run).
  * Invariants: a parsed report's decoded fields agree with its raw bytes,
@@ -76,6 +77,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (ci.product_name[sizeof ci.product_name - 1] != '\0' ||
          ci.csp_id[sizeof ci.csp_id - 1] != '\0'))
         abort();
+
+    {
+        snp_refvals *rv = snp_refvals_parse((const char *)data, size, NULL);
+        if (rv != NULL) {
+            snp_findings_clear(&f);
+            snp_reference_check(&r, snp_refvals_get(rv), images, 1, &f);
+            snp_refvals_destroy(rv);
+        }
+    }
 
     snp_verifier_verify(verifier, report, sizeof report, cert, cert_len, 0, &result, NULL);
     if (result.findings.n > SNP_FINDINGS_MAX)

@@ -834,6 +834,73 @@ static void test_custom_consumer(void **state)
     free(s);
 }
 
+/* Reference values from JSON: a good document drives the appraisal; every
+ * malformed one is refused with the key named. */
+static void test_refvals(void **state)
+{
+    static const char good[] =
+        "{\"measurements\": [\"" "1111111111111111111111111111111111111111111111111111111111111111"
+        "11111111111111111111111111111111\"],"
+        " \"host_data\": \"2222222222222222222222222222222222222222222222222222222222222222\","
+        " \"min_tcb\": {\"bootloader\": 3, \"snp\": 8, \"microcode\": 100},"
+        " \"max_vmpl\": 0, \"allow_smt\": true, \"allow_debug\": false,"
+        " \"forbidden_policy_bits\": \"0x100000\", \"min_abi\": {\"major\": 0, \"minor\": 0},"
+        " \"allowed_images\": [\"sha256:1111111111111111111111111111111111111111111111111111111111111111\"]}";
+    static const struct { const char *json, *names; } bad[] = {
+        {"[]", "object"},
+        {"{}", "measurements"},
+        {"{\"measurements\": []}", "measurements"},
+        {"{\"measurements\": [\"abc\"]}", "measurements[0]"},
+        {"{\"host_data\": \"zz\"}", "host_data"},
+        {"{\"min_tcb\": {\"snp\": 256}}", "min_tcb.snp"},
+        {"{\"min_tcb\": {\"spl\": 1}}", "spl"},
+        {"{\"max_vmpl\": 4}", "max_vmpl"},
+        {"{\"allow_debug\": 1}", "allow_debug"},
+        {"{\"allowed_images\": [\"sha256:ABC\"]}", "allowed_images[0]"},
+        {"{\"forbidden_policy_bits\": \"0xzz\"}", "forbidden_policy_bits"},
+        {"{\"measurment\": []}", "measurment"},
+        {"{\"max_vmpl\": 0, \"max_vmpl\": 1}", "duplicate"},
+    };
+    snp_refvals *rv;
+    const snp_reference *ref;
+    scenario    *s = malloc(sizeof *s);
+    snp_findings f = {0};
+    const char  *img[] = {allowed_images[0]};
+    ep_err       err;
+
+    (void)state;
+    rv = snp_refvals_parse(good, sizeof good - 1, &err);
+    if (rv == NULL)
+        fail_msg("%s", err.msg);
+    ref = snp_refvals_get(rv);
+    assert_int_equal(ref->n_measurements, 1);
+    assert_true(ref->check_host_data);
+    assert_int_equal(ref->min_tcb.microcode, 100);
+    assert_int_equal(ref->forbidden_policy_bits, 0x100000);
+    assert_true(ref->allow_smt);
+    assert_int_equal(ref->n_allowed_image_digests, 1);
+    scenario_init(s);
+    sign(s);
+    snp_report_parse(s->report, SNP_REPORT_SIZE, &s->res.report, NULL, NULL);
+    snp_reference_check(&s->res.report, ref, img, 1, &f);
+    assert_int_equal(f.n, 0);
+    img[0] = allowed_images[1];
+    snp_reference_check(&s->res.report, ref, img, 1, &f);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.v[0].reason, SNP_REASON_IMAGE_DIGEST);
+    snp_refvals_destroy(rv);
+    scenario_dispose(s);
+    free(s);
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ep_err_clear(&err);
+        assert_null(snp_refvals_parse(bad[i].json, strlen(bad[i].json), &err));
+        assert_int_equal(err.code, SNP_EPARSE);
+        if (strstr(err.msg, bad[i].names) == NULL)
+            fail_msg("error for %s does not name %s: %s", bad[i].json, bad[i].names, err.msg);
+    }
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -864,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_nonce_replay_unknown_expired),
         cmocka_unit_test(test_nonce_store),
         cmocka_unit_test(test_custom_consumer),
+        cmocka_unit_test(test_refvals),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -3,14 +3,17 @@
  *
  *   snp-verify --report R.bin --cert VCEK_OR_VLEK --ark ARK.pem
  *              --ask ASK_OR_ASVK.pem [--crl CRL] [--at RFC3339]
+ *              [--reference REF.json [--image sha256:...]...]
  *
  * Prints one JSON object: {"valid", "reasons", "details", "policy_reasons",
  * "claims", "certificate"} and exits 0 when the evidence holds (signature,
  * chain, validity at --at, certificate TCB/hwID vs report), 1 when it does
  * not, 2 on a usage or file error.  Reference values (measurement, host
  * data, minimum TCB) belong to the attester service, so they are not judged
- * here; "policy_reasons" lists what a default policy would object to (VMPL
- * above 0, debug, migration agent) for information only.
+ * here unless --reference gives them (then "reference_reasons" lists the
+ * failures, and they make the report invalid too); without it
+ * "policy_reasons" lists what a default policy would object to (VMPL above
+ * 0, debug, migration agent) for information only.
  *
  * `--bench SECONDS [--threads N]` verifies the same evidence repeatedly
  * with a warm chain cache and prints the rate; scripts/bench-attest.sh uses
@@ -33,6 +36,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: snp-verify --report R.bin --cert VCEK_OR_VLEK(.der|.pem) --ark ARK.pem\n"
             "                  --ask ASK_OR_ASVK.pem [--crl CRL] [--at RFC3339]\n"
+            "                  [--reference REF.json [--image sha256:HEX]...]\n"
             "                  [--bench SECONDS [--threads N]]\n"
             "  --report   1184-byte attestation report\n"
             "  --cert     VCEK or VLEK certificate, DER or PEM\n"
@@ -40,6 +44,8 @@ static void usage(FILE *f)
             "  --ask      ASK or ASVK (repeatable; a file that also holds the ARK is fine)\n"
             "  --crl      AMD CRL, DER or PEM (repeatable; enables revocation checks)\n"
             "  --at       evaluation time, e.g. 2025-06-01T00:00:00Z (default: now)\n"
+            "  --reference  reference values (JSON, see docs/attestation.md) to appraise against\n"
+            "  --image    a workload image digest to check against the allow-list (repeatable)\n"
             "  --bench    verify repeatedly for SECONDS with a warm cache and print the rate\n"
             "  --threads  threads for --bench (default 1)\n"
             "exit status: 0 valid, 1 invalid, 2 usage or file error\n");
@@ -247,10 +253,15 @@ int main(int argc, char **argv)
         {"ark", required_argument, NULL, 'a'},    {"ask", required_argument, NULL, 'k'},
         {"crl", required_argument, NULL, 'l'},    {"at", required_argument, NULL, 't'},
         {"bench", required_argument, NULL, 'b'},  {"threads", required_argument, NULL, 'n'},
+        {"reference", required_argument, NULL, 'f'}, {"image", required_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char    *report_path = NULL, *cert_path = NULL;
     const char    *arks[MAX_MULTI], *asks[MAX_MULTI], *crls[MAX_MULTI];
+    const char    *ref_path = NULL, *images[64];
+    int            n_images = 0;
+    snp_refvals   *refvals = NULL;
+    snp_findings   rf = {0};
     int            n_ark = 0, n_ask = 0, n_crl = 0, threads = 1, rc = 2, opt;
     double         bench = 0;
     int64_t        at = (int64_t)time(NULL);
@@ -259,7 +270,7 @@ int main(int argc, char **argv)
     snp_verifier  *v = NULL;
     snp_result    *res = NULL;
     ep_err         err;
-    json_t        *out = NULL, *reasons, *details, *policy;
+    json_t        *out = NULL, *reasons, *details, *policy, *rr = NULL;
     snp_findings   pf = {0};
     snp_reference  baseline = {0};
 
@@ -277,6 +288,14 @@ int main(int argc, char **argv)
             }
             break;
         case 'b': bench = strtod(optarg, NULL); break;
+        case 'f': ref_path = optarg; break;
+        case 'i':
+            if (n_images == 64) {
+                fprintf(stderr, "snp-verify: at most 64 --image\n");
+                return 2;
+            }
+            images[n_images++] = optarg;
+            break;
         case 'n': threads = atoi(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -306,6 +325,20 @@ int main(int argc, char **argv)
             fprintf(stderr, "snp-verify: %s: %s\n", path, err.msg);
             goto out;
         }
+    }
+    if (ref_path != NULL) {
+        if (read_file(ref_path, &buf, &len) != 0)
+            goto out;
+        refvals = snp_refvals_parse((const char *)buf, len, &err);
+        free(buf);
+        buf = NULL;
+        if (refvals == NULL) {
+            fprintf(stderr, "snp-verify: %s: %s\n", ref_path, err.msg);
+            goto out;
+        }
+    } else if (n_images > 0) {
+        fprintf(stderr, "snp-verify: --image needs --reference (the allow-list)\n");
+        goto out;
     }
     if (read_file(report_path, &report, &report_len) != 0 ||
         read_file(cert_path, &cert, &cert_len) != 0)
@@ -342,7 +375,19 @@ int main(int argc, char **argv)
         json_object_set_new(d, "detail", json_string(res->findings.v[i].detail));
         json_array_append_new(details, d);
     }
-    if (res->report_parsed) {
+    if (res->report_parsed && refvals != NULL) {
+        rr = json_array();
+        snp_reference_check(&res->report, snp_refvals_get(refvals), images, (size_t)n_images, &rf);
+        for (size_t i = 0; i < rf.n; i++) {
+            json_t *d = json_object();
+            json_array_append_new(rr, json_string(snp_reason_name(rf.v[i].reason)));
+            json_object_set_new(d, "reason", json_string(snp_reason_name(rf.v[i].reason)));
+            json_object_set_new(d, "detail", json_string(rf.v[i].detail));
+            json_array_append_new(details, d);
+        }
+        if (rf.n > 0 && rc == SNP_OK)
+            rc = SNP_EREJECTED;
+    } else if (res->report_parsed) {
         /* Informative only: what the strictest default policy (SMT aside,
          * which nearly every real guest allows) would object to. */
         baseline.allow_smt = true;
@@ -353,7 +398,12 @@ int main(int argc, char **argv)
     json_object_set_new(out, "valid", json_boolean(rc == SNP_OK));
     json_object_set_new(out, "reasons", reasons);
     json_object_set_new(out, "details", details);
-    json_object_set_new(out, "policy_reasons", policy);
+    if (rr != NULL) {
+        json_object_set_new(out, "reference_reasons", rr);
+        json_decref(policy);
+    } else {
+        json_object_set_new(out, "policy_reasons", policy);
+    }
     json_object_set_new(out, "evaluated_at", time_json(at));
     json_object_set_new(out, "claims", res->report_parsed ? snp_report_claims(&res->report)
                                                           : json_null());
@@ -366,6 +416,7 @@ int main(int argc, char **argv)
     rc = rc == SNP_OK ? 0 : 1;
 out:
     json_decref(out);
+    snp_refvals_destroy(refvals);
     free(res);
     free(report);
     free(cert);

@@ -90,6 +90,10 @@ json_t *ear_snp_submod(const snp_result *r, ear_tier *tier)
         case SNP_REASON_IMAGE_DIGEST:
             worsen(&exe, 96);
             break;
+        case SNP_REASON_ID_KEY:
+        case SNP_REASON_GUEST_SVN:
+            worsen(&exe, 96);   /* the guest owner's signed launch identity */
+            break;
         default:   /* vmpl, debug, migrate_ma, policy, host_data */
             worsen(&conf, 96);
             break;

@@ -89,6 +89,12 @@ void snp_reference_check(const snp_report *r, const snp_reference *ref,
     tcb_floor(out, "snp", r->reported_tcb.snp, ref->min_tcb.snp);
     tcb_floor(out, "microcode", r->reported_tcb.microcode, ref->min_tcb.microcode);
 
+    if (ref->check_id_key_digest && CRYPTO_memcmp(ref->id_key_digest, r->id_key_digest, 48) != 0)
+        snp_findings_add(out, SNP_REASON_ID_KEY, "id_key_digest differs from the reference");
+    if (r->guest_svn < ref->min_guest_svn)
+        snp_findings_add(out, SNP_REASON_GUEST_SVN, "guest_svn %u below minimum %u", r->guest_svn,
+                         ref->min_guest_svn);
+
     if (ref->check_report_data &&
         CRYPTO_memcmp(ref->expected_report_data, r->report_data, 64) != 0)
         snp_findings_add(out, SNP_REASON_REPORT_DATA, "report_data differs from the expected value");

@@ -6,6 +6,8 @@
  *   {"measurements": ["<96 hex>", ...],            required, non-empty
  *    "host_data": "<64 hex>",                      optional
  *    "report_data": "<128 hex>",                   optional
+ *    "id_key_digest": "<96 hex>",                  optional
+ *    "min_guest_svn": 0,
  *    "min_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115, "fmc": 0},
  *    "max_vmpl": 0,                                0..3
  *    "allow_debug": false, "allow_migrate_ma": false, "allow_smt": true,
@@ -127,6 +129,14 @@ static int parse_key(snp_refvals *rv, const char *k, json_t *v, ep_err *err)
         if (!parse_hex(v, ref->expected_report_data, 64))
             return ep_err_set(err, SNP_EPARSE, "reference: report_data is not 128 hex digits");
         ref->check_report_data = true;
+    } else if (strcmp(k, "id_key_digest") == 0) {
+        if (!parse_hex(v, ref->id_key_digest, 48))
+            return ep_err_set(err, SNP_EPARSE, "reference: id_key_digest is not 96 hex digits");
+        ref->check_id_key_digest = true;
+    } else if (strcmp(k, "min_guest_svn") == 0) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > UINT32_MAX)
+            return ep_err_set(err, SNP_EPARSE, "reference: min_guest_svn must be 0..4294967295");
+        ref->min_guest_svn = (uint32_t)json_integer_value(v);
     } else if (strcmp(k, "min_tcb") == 0) {
         return parse_min_tcb(v, &ref->min_tcb, err);
     } else if (strcmp(k, "max_vmpl") == 0) {

@@ -93,7 +93,9 @@ const char *snp_strstatus(int status);
     X(NONCE_UNKNOWN,      "nonce_unknown",      A, "nonce was never issued (or long forgotten)") \
     X(NONCE_REPLAYED,     "nonce_replayed",     A, "nonce was already used") \
     X(NONCE_EXPIRED,      "nonce_expired",      A, "nonce is older than its lifetime") \
-    X(IMAGE_DIGEST,       "image_digest",       A, "an image digest is not on the allow-list")
+    X(IMAGE_DIGEST,       "image_digest",       A, "an image digest is not on the allow-list") \
+    X(ID_KEY,             "id_key_digest",      A, "the ID key that signed the ID block is not the reference one") \
+    X(GUEST_SVN,          "guest_svn",          A, "guest SVN is below the reference minimum")
 
 typedef enum snp_reason {
 #define SNP__REASON_ENUM(name, str, cls, text) SNP_REASON_##name,
@@ -359,6 +361,9 @@ typedef struct snp_reference {
     uint8_t        min_abi_major, min_abi_minor;
     bool           check_report_data;   /* compare with expected_report_data */
     uint8_t        expected_report_data[64];
+    bool           check_id_key_digest; /* require this ID key (ID block signer) */
+    uint8_t        id_key_digest[48];
+    uint32_t       min_guest_svn;
     const char *const *allowed_image_digests;  /* "sha256:<hex>" strings */
     size_t         n_allowed_image_digests;
 } snp_reference;
@@ -368,7 +373,7 @@ typedef struct snp_reference {
 void snp_policy_check(const snp_report *r, const snp_reference *ref, snp_findings *out);
 
 /* All reference checks: snp_policy_check plus measurement, host_data,
- * min TCB, report_data (if ref->check_report_data), and that each of the
+ * min TCB, ID key digest, guest SVN, report_data (if ref->check_report_data), and that each of the
  * `n_images` workload image digests is allowed.  Adds to `out`. */
 void snp_reference_check(const snp_report *r, const snp_reference *ref,
                          const char *const *image_digests, size_t n_images,
@@ -376,6 +381,7 @@ void snp_reference_check(const snp_report *r, const snp_reference *ref,
 
 /* Reference values parsed from JSON (format in docs/attestation.md and
  * refvals.c): measurements (required), host_data, report_data, min_tcb,
+ * id_key_digest, min_guest_svn,
  * max_vmpl, allow_debug/_migrate_ma/_smt, forbidden_policy_bits, min_abi,
  * allowed_images.  Strict: unknown keys and bad values are EPARSE errors
  * naming the key.  The object owns its arrays; snp_refvals_get returns a

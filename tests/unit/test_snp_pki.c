@@ -339,6 +339,28 @@ static void test_signed_but_wrong_values(void **state)
     assert_non_null(strstr(s->res.findings.v[0].detail, "sha256:3333"));
     scenario_dispose(s);
 
+    scenario_init(s);
+    memset(s->report + 0xE0, 0x44, 48);   /* an ID block signed by key 0x44.. */
+    snp_test_put32(s->report + 0x04, 3);  /* guest SVN 3 */
+    sign(s);
+    s->ref.check_id_key_digest = true;
+    memset(s->ref.id_key_digest, 0x44, 48);
+    s->ref.min_guest_svn = 3;
+    assert_int_equal(appraise(s), SNP_OK);
+    scenario_dispose(s);
+    scenario_init(s);
+    memset(s->report + 0xE0, 0x45, 48);
+    sign(s);
+    s->ref.check_id_key_digest = true;
+    memset(s->ref.id_key_digest, 0x44, 48);
+    expect_only(s, SNP_REASON_ID_KEY);
+    scenario_dispose(s);
+    scenario_init(s);
+    sign(s);
+    s->ref.min_guest_svn = 1;
+    expect_only(s, SNP_REASON_GUEST_SVN);
+    scenario_dispose(s);
+
     /* Several problems at once: all are reported. */
     scenario_init(s);
     snp_test_put64(s->report + 0x08, 0x30000 | 1u << 19);
@@ -855,6 +877,8 @@ static void test_refvals(void **state)
         {"{\"min_tcb\": {\"snp\": 256}}", "min_tcb.snp"},
         {"{\"min_tcb\": {\"spl\": 1}}", "spl"},
         {"{\"max_vmpl\": 4}", "max_vmpl"},
+        {"{\"id_key_digest\": \"00\"}", "id_key_digest"},
+        {"{\"min_guest_svn\": -1}", "min_guest_svn"},
         {"{\"allow_debug\": 1}", "allow_debug"},
         {"{\"allowed_images\": [\"sha256:ABC\"]}", "allowed_images[0]"},
         {"{\"forbidden_policy_bits\": \"0xzz\"}", "forbidden_policy_bits"},

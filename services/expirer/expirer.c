@@ -333,17 +333,43 @@ static void step(expirer *x, const timer_entry *e, char *why, size_t why_len)
     delete_object(x, e, now, why, why_len);
 }
 
+/* How many steps the rate limit allows now (at most want).  Refills the
+ * bucket; capacity is a tenth of a second's worth, so bursts stay short. */
+static size_t rate_allow(expirer *x, size_t want, long long now)
+{
+    double rate = (double)x->cfg.max_rate, cap = rate / 10 < 1 ? 1 : rate / 10;
+
+    if (x->cfg.max_rate <= 0)
+        return want;
+    if (x->tokens_at == 0)
+        x->tokens = cap;
+    else if (now > x->tokens_at)
+        x->tokens += (double)(now - x->tokens_at) * rate / 1000.0;
+    if (x->tokens > cap)
+        x->tokens = cap;
+    x->tokens_at = now;
+    if (x->tokens < 1) {
+        x->throttled_until = now + (long long)((1 - x->tokens) * 1000.0 / rate) + 1;
+        return 0;
+    }
+    return (size_t)x->tokens < want ? (size_t)x->tokens : want;
+}
+
 int expirer_run_due(expirer *x, char *why, size_t why_len)
 {
     int steps = 0;
 
+    x->throttled_until = 0;
     for (int b = 0; b < MAX_BATCHES_PER_PASS && !svc_stopping(x->svc); b++) {
         timer_entry *es = NULL;
-        size_t       n = 0, i;
+        size_t       n = 0, i, limit;
         ep_err       err = { 0 };
         long long    now = expirer_now_ms(x), lease_end = now + x->cfg.lease_ms;
 
-        if (timers_lease(x->tm, x->st, now, x->cfg.lease_ms, (size_t)x->cfg.batch, &es, &n, &err) != TIMERS_OK) {
+        limit = rate_allow(x, (size_t)x->cfg.batch, now);
+        if (limit == 0)
+            break;
+        if (timers_lease(x->tm, x->st, now, x->cfg.lease_ms, limit, &es, &n, &err) != TIMERS_OK) {
             metrics_counter_add(x->m_errors_redis, 1);
             snprintf(why, why_len, "%s", err.msg);
             return -1;
@@ -357,13 +383,15 @@ int expirer_run_due(expirer *x, char *why, size_t why_len)
             if (es[i].phase != TIMER_EXPIRED && t >= due_of(x, &es[i]))
                 metrics_histogram_observe(x->m_lateness, (double)(t - due_of(x, &es[i])) / 1000.0);
             step(x, &es[i], why, why_len);
+            if (x->cfg.max_rate > 0)
+                x->tokens -= 1;
             steps++;
         }
         for (; i < n; i++)
             complete(x, &es[i], es[i].phase, expirer_now_ms(x));
         timers_entries_free(es, n);
-        if (n < (size_t)x->cfg.batch)
-            break;
+        if (n < limit)
+            break;   /* nothing more is due */
     }
     return steps;
 }

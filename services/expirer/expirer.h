@@ -29,6 +29,7 @@ typedef struct expirer_config {
     long long  clock_offset_ms;  /* added to the system clock (tests, drills) */
     long long  tombstone_ttl_ms;
     long long  max_deliver;
+    long long  max_rate;         /* timer steps per second; 0 = unlimited */
 } expirer_config;
 
 typedef struct expirer {
@@ -39,6 +40,13 @@ typedef struct expirer {
     store         *st;
     timers        *tm;
     bus_consumer  *cons;
+
+    /* Token bucket for max_rate: a backlog that falls due at once (after an
+     * outage, or a mass upload with one deadline) is worked off at a pace
+     * the provisioner and the object store can follow. */
+    double         tokens;
+    long long      tokens_at;        /* when tokens was last refilled (ms) */
+    long long      throttled_until;  /* > 0: due work waits for a token until then */
 
     metrics_registry  *reg;
     metrics_counter   *m_scheduled, *m_cancelled, *m_stale, *m_expiring, *m_expired, *m_static;

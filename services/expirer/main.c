@@ -52,6 +52,10 @@ static int worker_setup(expirer *x)
         LOG_KV(LOG_LEVEL_ERROR, "cannot create the claim event consumer", "error", err.msg, NULL);
         return -1;
     }
+    if (store_ping(x->st, &err) != STORE_OK) {
+        LOG_KV(LOG_LEVEL_ERROR, "Redis does not answer", "error", err.msg, NULL);
+        return -1;
+    }
     return 0;
 }
 
@@ -66,6 +70,9 @@ static void worker(svc *s, void *ud)
         svc_fail(s, "start-up failed (see the previous error)");
         return;
     }
+    /* Ready once the consumer exists and Redis answers: the first timer
+     * pass may be a long backlog, and it is work, not start-up. */
+    svc_set_ready(s, 1, NULL);
     while (!svc_stopping(s)) {
         long long wait = x->cfg.max_poll_ms, next = -1, pending = 0;
         int       steps, handled = 0;
@@ -84,8 +91,11 @@ static void worker(svc *s, void *ud)
             svc_set_ready(s, 1, NULL);
             /* Sleep in the consumer poll until the next timer is due (a
              * lease end counts too: that is when a dead replica's work
-             * becomes ours), never longer than max-poll. */
-            if (timers_next_due(x->st, &next, &err) == TIMERS_OK && next >= 0) {
+             * becomes ours) or the rate limit gives a token, never longer
+             * than max-poll. */
+            if (x->throttled_until > 0) {
+                wait = x->throttled_until - expirer_now_ms(x);
+            } else if (timers_next_due(x->st, &next, &err) == TIMERS_OK && next >= 0) {
                 long long d = next - expirer_now_ms(x);
                 if (d < wait)
                     wait = d;
@@ -95,6 +105,8 @@ static void worker(svc *s, void *ud)
                 metrics_gauge_set(x->m_pending, (double)pending);
             ep_err_clear(&err);
         }
+        if (wait > x->cfg.max_poll_ms)
+            wait = x->cfg.max_poll_ms;
         if (wait < 10)
             wait = 10;   /* a fetch needs a round trip to the server anyway */
         if (bus_consumer_poll(x->cons, (long)wait, &handled, &err) != BUS_OK) {
@@ -127,6 +139,7 @@ int main(int argc, char **argv)
         { "max-poll", CFG_DURATION, "500ms", "longest wait for claim events between timer passes", 10, 60 * 1000, &x.cfg.max_poll_ms, NULL, 0, 0 },
         { "clock-offset", CFG_INT, "0", "milliseconds added to the system clock (tests and drills; may be negative)", -ten_years, ten_years, &x.cfg.clock_offset_ms, NULL, 0, 0 },
         { "tombstone-ttl", CFG_DURATION, "7d", "how long a finished timer remembers its generation", 60 * 1000, 365LL * 24 * 3600 * 1000, &x.cfg.tombstone_ttl_ms, NULL, 0, 0 },
+        { "max-rate", CFG_INT, "0", "timer steps per second at most, so a backlog falling due at once is worked off gently (0 = unlimited)", 0, 1000000, &x.cfg.max_rate, NULL, 0, 0 },
         { "max-deliver", CFG_INT, "5", "deliveries of a failing claim event before it is dead-lettered", 1, 100, &x.cfg.max_deliver, NULL, 0, 0 },
     };
     svc_info info = {
@@ -151,7 +164,7 @@ int main(int argc, char **argv)
     x.bus = svc_bus(x.svc);
     x.reg = svc_metrics(x.svc);
     expirer_metrics_init(&x);
-    svc_set_ready(x.svc, 0, "first timer pass not finished");
+    svc_set_ready(x.svc, 0, "consumer not created yet");
     svc_set_worker(x.svc, worker, &x);
     rc = svc_run(x.svc);
 

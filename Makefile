@@ -13,7 +13,7 @@ SANITIZE  ?=
 OPT       ?= -O2
 
 PKGS      := libnats libprotobuf-c libuv openssl hiredis jansson libcurl \
-             libmicrohttpd libxml-2.0 cjose
+             libmicrohttpd libxml-2.0 cjose yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -21,7 +21,7 @@ APT_PACKAGES=(
     libnats-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libssl-dev
     libhiredis-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev
     libxml2-dev libjwt-dev libgit2-dev librdkafka-dev libcmocka-dev
-    libcjose-dev
+    libcjose-dev libyaml-dev
     golang-go nodejs npm
 )
 

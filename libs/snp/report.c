@@ -332,6 +332,50 @@ void snp__cert_vs_report(const snp_report *r, const snp_cert_info *c, snp_findin
                          "VCEK hwID differs from the report's chip_id");
 }
 
+/* ---- product and KDS ------------------------------------------------------------------------------ */
+
+const char *snp_report_product(const snp_report *r)
+{
+    if (!r->has_cpuid)
+        return NULL;
+    if (r->cpuid_fam == 0x19 && r->cpuid_mod <= 0x0F)
+        return "Milan";
+    if (r->cpuid_fam == 0x19 && ((r->cpuid_mod >= 0x10 && r->cpuid_mod <= 0x1F) ||
+                                 (r->cpuid_mod >= 0xA0 && r->cpuid_mod <= 0xAF)))
+        return "Genoa";
+    if (r->cpuid_fam == 0x1A)
+        return "Turin";
+    return NULL;
+}
+
+int snp_kds_vcek_path(const snp_report *r, const char *product, char *out, size_t cap,
+                      ep_err *err)
+{
+    const snp_tcb *t = &r->reported_tcb;
+    char           hwid[2 * 64 + 1];
+    bool           turin;
+    int            n;
+
+    if (product == NULL)
+        product = snp_report_product(r);
+    if (product == NULL || (strcmp(product, "Milan") != 0 && strcmp(product, "Genoa") != 0 &&
+                            strcmp(product, "Turin") != 0))
+        return ep_err_set(err, SNP_EINVAL, "kds path: unknown product %s", product ? product : "(none)");
+    if (all_zero(r->chip_id, 64))
+        return ep_err_set(err, SNP_EINVAL, "kds path: chip_id is masked or zero (VLEK?)");
+    turin = strcmp(product, "Turin") == 0;
+    snp_hex(r->chip_id, turin ? 8 : 64, hwid);
+    if (turin)
+        n = snprintf(out, cap, "/vcek/v1/%s/%s?fmcSPL=%u&blSPL=%u&teeSPL=%u&snpSPL=%u&ucodeSPL=%u",
+                     product, hwid, t->fmc, t->bootloader, t->tee, t->snp, t->microcode);
+    else
+        n = snprintf(out, cap, "/vcek/v1/%s/%s?blSPL=%u&teeSPL=%u&snpSPL=%u&ucodeSPL=%u", product,
+                     hwid, t->bootloader, t->tee, t->snp, t->microcode);
+    if (n < 0 || (size_t)n >= cap)
+        return ep_err_set(err, SNP_EINVAL, "kds path: buffer of %zu bytes too small", cap);
+    return SNP_OK;
+}
+
 /* ---- claims ------------------------------------------------------------------------------------ */
 
 void snp_hex(const uint8_t *b, size_t n, char *out)
@@ -455,6 +499,8 @@ json_t *snp_report_claims(const snp_report *r)
     json_object_set_new(c, "launch_tcb", tcb_json(&r->launch_tcb, r->tcb_layout));
     json_object_set_new(c, "current_firmware", fw_json(&r->current_fw));
     json_object_set_new(c, "committed_firmware", fw_json(&r->committed_fw));
+    if (snp_report_product(r) != NULL)
+        json_object_set_new(c, "product", json_string(snp_report_product(r)));
     if (r->has_cpuid) {
         json_t *cpuid = json_object();
         json_object_set_new(cpuid, "family", json_integer(r->cpuid_fam));

@@ -258,6 +258,21 @@ json_t *snp_report_claims(const snp_report *r);
 /* Lower-case hex of `n` bytes into `out` (2n+1 bytes). */
 void snp_hex(const uint8_t *b, size_t n, char *out);
 
+/* The product line a report comes from, from its CPUID (version >= 3):
+ * family 0x19 models 0x00-0x0F "Milan", 0x10-0x1F and 0xA0-0xAF "Genoa",
+ * family 0x1A "Turin".  NULL when unknown (version 2 has no CPUID). */
+const char *snp_report_product(const snp_report *r);
+
+/* The path (and query) of this report's VCEK on AMD's Key Distribution
+ * Service, for the TCB the VCEK must match, i.e. reported_tcb:
+ *   /vcek/v1/<product>/<hwid hex>?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..
+ * (Turin: the hwID is the first 8 bytes of chip_id and fmcSPL comes
+ * first).  product NULL = snp_report_product(r).  The host is
+ * configuration, not ours.  EINVAL when the product is unknown, the chip id
+ * is masked (all zero) or `cap` is too small. */
+int snp_kds_vcek_path(const snp_report *r, const char *product, char *out, size_t cap,
+                      ep_err *err);
+
 /* ---- certificates -------------------------------------------------------------- */
 
 typedef enum snp_cert_kind {

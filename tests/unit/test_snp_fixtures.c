@@ -356,6 +356,44 @@ static void test_genoa_claims(void **state)
     unload(&l);
 }
 
+/* The KDS path asks for the VCEK of reported_tcb: for the trustee report
+ * that is microcode 115, not the current 206. */
+static void test_kds_paths(void **state)
+{
+    loaded      l;
+    snp_result *res = malloc(sizeof *res);
+    char        path[256];
+    ep_err      err;
+
+    (void)state;
+    load(&sets[0], &l);
+    snp_verifier_verify(l.v, l.report, l.report_len, l.cert, l.cert_len, sets[0].at, res, NULL);
+    assert_null(snp_report_product(&res->report));   /* v2: no CPUID */
+    assert_int_equal(snp_kds_vcek_path(&res->report, NULL, path, sizeof path, &err), SNP_EINVAL);
+    assert_int_equal(snp_kds_vcek_path(&res->report, "Milan", path, sizeof path, &err), SNP_OK);
+    assert_true(strncmp(path, "/vcek/v1/Milan/c38427a3", 23) == 0);
+    assert_non_null(strstr(path, "?blSPL=3&teeSPL=0&snpSPL=8&ucodeSPL=115"));
+    assert_int_equal(strlen(path), strlen("/vcek/v1/Milan/") + 128 +
+                                   strlen("?blSPL=3&teeSPL=0&snpSPL=8&ucodeSPL=115"));
+    assert_int_equal(snp_kds_vcek_path(&res->report, "Milan", path, 40, &err), SNP_EINVAL);
+    unload(&l);
+
+    load(&sets[3], &l);
+    snp_verifier_verify(l.v, l.report, l.report_len, l.cert, l.cert_len, sets[3].at, res, NULL);
+    assert_string_equal(snp_report_product(&res->report), "Genoa");
+    assert_int_equal(snp_kds_vcek_path(&res->report, NULL, path, sizeof path, &err), SNP_OK);
+    assert_true(strncmp(path, "/vcek/v1/Genoa/0506ffba", 23) == 0);
+    assert_non_null(strstr(path, "?blSPL=10&teeSPL=0&snpSPL=23&ucodeSPL=84"));
+    unload(&l);
+
+    load(&sets[4], &l);   /* VLEK: chip_id zero, no VCEK to fetch */
+    snp_verifier_verify(l.v, l.report, l.report_len, l.cert, l.cert_len, sets[4].at, res, NULL);
+    assert_string_equal(snp_report_product(&res->report), "Milan");
+    assert_int_equal(snp_kds_vcek_path(&res->report, NULL, path, sizeof path, &err), SNP_EINVAL);
+    unload(&l);
+    free(res);
+}
+
 /* Wrong sizes are named, and a report one byte long does not crash. */
 static void test_report_size(void **state)
 {
@@ -385,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_cross_checks),
         cmocka_unit_test(test_debug_policy_in_real_report),
         cmocka_unit_test(test_genoa_claims),
+        cmocka_unit_test(test_kds_paths),
         cmocka_unit_test(test_report_size),
     };
 

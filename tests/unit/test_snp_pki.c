@@ -634,6 +634,13 @@ static void test_turin_layout(void **state)
                      SNP_EREJECTED);
     assert_true(snp_findings_has(&r->findings, SNP_REASON_TCB_MISMATCH));
 
+    {
+        char path[128];
+        assert_string_equal(snp_report_product(&r->report), "Turin");
+        assert_int_equal(snp_kds_vcek_path(&r->report, NULL, path, sizeof path, NULL), SNP_OK);
+        /* Turin: 8 chip-id bytes and fmcSPL first (FMC here is 3, as just signed). */
+        assert_string_equal(path, "/vcek/v1/Turin/01080f161d242b32?fmcSPL=3&blSPL=3&teeSPL=0&snpSPL=8&ucodeSPL=115");
+    }
     t = snp_tcb_decode(0x7300000000000803ull, SNP_TCB_LAYOUT_MILAN_GENOA);
     assert_int_equal(t.bootloader, 3);
     assert_int_equal(t.tee, 8);

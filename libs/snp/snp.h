@@ -323,9 +323,11 @@ int snp_verifier_add_ark(snp_verifier *v, const uint8_t *buf, size_t len, ep_err
  * snp_verifier_add_ark.  Clears the cache. */
 int snp_verifier_add_intermediate(snp_verifier *v, const uint8_t *buf, size_t len, ep_err *err);
 /* Add a CRL (DER or PEM), e.g. AMD's per-product CRL signed by the ARK.
- * Once any CRL is added, every certificate issued by a CA that has a CRL
- * is checked, and the ARK-issued certificates (ASK/ASVK) must be covered by
- * a current CRL.  Clears the cache. */
+ * Once any CRL is added, revocation is checked for every chain, and every
+ * certificate above the leaf (ASK/ASVK and the ARK) must be covered by a
+ * current CRL of its issuer: add one CRL per configured ARK/product, or
+ * evidence of a product without one fails with SNP_REASON_CRL.  The leaf
+ * needs none (the ASK issues no CRL).  Clears the cache. */
 int snp_verifier_add_crl(snp_verifier *v, const uint8_t *buf, size_t len, ep_err *err);
 
 typedef struct snp_cache_stats {

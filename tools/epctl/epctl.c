@@ -3,6 +3,7 @@
  *
  *   epctl streams   create or update the JetStream streams (idempotent)
  *   epctl tail      print events as JSON lines as they arrive, payload decoded
+ *   epctl query     ask the indexer (query.c)
  *
  * It uses cnats' own threads rather than a libuv loop: it is a short-lived
  * client, and blocking calls are the simplest correct thing here.
@@ -16,6 +17,7 @@
 
 #include "bus/bus.h"
 #include "ce/ce.h"
+#include "epctl.h"
 #include "events/events.h"
 #include "pbjson/pbjson.h"
 
@@ -27,6 +29,7 @@ static void usage(FILE *out)
         "commands:\n"
         "  streams   create or update the PLATFORM and MINIO_NOTIFY JetStream streams\n"
         "  tail      print envplane events as JSON lines as they arrive\n"
+        "  query     query the environment index (epctl query --help)\n"
         "\n"
         "options:\n"
         "  --nats-url URL        NATS server (env EP_NATS_URL; default nats://127.0.0.1:4222)\n"
@@ -118,6 +121,11 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     cmd = argv[1];
+    if (strcmp(cmd, "query") == 0) {
+        rc = epctl_query(argc, argv, url);
+        nats_Close();
+        return rc;
+    }
     optind = 2;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {

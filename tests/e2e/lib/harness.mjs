@@ -103,7 +103,7 @@ export class EventLog {
       const T = this.root.lookupType(typeName);
       data = T.toObject(T.decode(m.data), { enums: String, longs: Number, defaults: true, arrays: true });
     }
-    const ev = { subject: m.subject, headers: h, ce, data, raw: m.data };
+    const ev = { subject: m.subject, headers: h, ce, data, raw: m.data, at: performance.now() };
     this.events.push(ev);
     this.waiters = this.waiters.filter((w) => {
       if (!w.pred(ev)) return true;
@@ -175,7 +175,13 @@ export class Service {
       });
       this.proc.on('exit', (code) => reject(new Error(`${this.name} exited with ${code} before serving HTTP:\n${this.lines.join('\n')}`)));
     });
-    await this.port;
+    // The port comes from the service's "http endpoint up" log line (info).
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 30000);
+    try {
+      await this.port;
+    } finally {
+      clearTimeout(timer);
+    }
     await this.waitReady();
     return this;
   }

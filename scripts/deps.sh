@@ -14,6 +14,7 @@ CHECK=0
 # pseudo-versions pin the exact commits.
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 MC_VERSION=v0.0.0-20250313080218-cf909e1063a9
+HELM_VERSION=v3.22.0
 
 APT_PACKAGES=(
     build-essential pkg-config clang libclang-rt-14-dev valgrind curl python3
@@ -57,6 +58,8 @@ go_tool() { # name module version
 }
 go_tool minio github.com/minio/minio "$MINIO_VERSION"
 go_tool mc github.com/minio/mc "$MC_VERSION"
+# helm, for linting and rendering the chart in deploy/k8s.
+go_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 
 # npm packages for the end-to-end tests (official NATS and AWS S3 clients),
 # installed from the committed lock file.

@@ -5,7 +5,8 @@
 #   3. the same end-to-end tests with every service binary under valgrind
 #      (memory errors and leaks on the normal path fail the test),
 #   4. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
-#   5. every fuzz target over its committed corpus (ASan+UBSan, libFuzzer).
+#   5. the Helm chart and docker-compose.yml (lint, render, structure),
+#   6. every fuzz target over its committed corpus (ASan+UBSan, libFuzzer).
 # Each step gets a fresh stack of real servers on random loopback ports.
 # The last line is the combined summary "N passed, M failed".
 set -uo pipefail
@@ -50,6 +51,7 @@ if [ "${EP_SKIP_ASAN:-0}" != 1 ]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         run_step "unit tests under ASan+UBSan" scripts/with-stack.sh scripts/run-unit.sh build-asan
 fi
+run_step "deployment artefacts (helm, compose)" scripts/check-deploy.sh
 if [ "${EP_SKIP_FUZZ:-0}" != 1 ]; then
     run_step "fuzz targets over their corpora" scripts/fuzz.sh --regress
 fi

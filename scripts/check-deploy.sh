@@ -29,14 +29,14 @@ for d in docs:
         assert c['readinessProbe']['httpGet']['path'] == '/readyz'
         assert c['livenessProbe']['httpGet']['path'] == '/healthz'
         assert c['securityContext']['readOnlyRootFilesystem'] is True
-assert kinds.get('Deployment', 0) >= 1, kinds
+assert kinds.get('Deployment', 0) >= 4, kinds
 print(kinds)
 PY
 check "docker-compose.yml is well-formed" python3 - <<'PY'
 import yaml
 c = yaml.safe_load(open('docker-compose.yml'))
 svcs = c['services']
-for name in ('nats', 'redis', 'minio', 'setup', 'streams', 'claim-ingest'):
+for name in ('nats', 'redis', 'minio', 'setup', 'streams', 'claim-ingest', 'provisioner', 'indexer', 'expirer'):
     assert name in svcs, f"service {name} missing"
 env = svcs['minio']['environment']
 assert env['MINIO_NOTIFY_NATS_JETSTREAM_ENVPLANE'] == 'on'

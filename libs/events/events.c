@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "envplane/attest/v1/attest.pb-c.h"
 #include "envplane/claim/v1/claim.pb-c.h"
 #include "envplane/env/v1/env.pb-c.h"
 #include "envplane/index/v1/index.pb-c.h"
@@ -35,6 +36,10 @@ const events_entry events_catalogue[] = {
       "a static (git-managed) claim is past its expiration_date; it is never deleted automatically" },
     { EV_INDEX_UPDATED, "io.envplane.index.v1.updated", &envplane__index__v1__index_updated__descriptor,
       "the index document of an environment changed or was removed" },
+    { EV_ATTEST_VERIFIED, "io.envplane.attest.v1.verified", &envplane__attest__v1__attest_verified__descriptor,
+      "evidence of a workload verified against its environment's reference values; a result token was issued" },
+    { EV_ATTEST_FAILED, "io.envplane.attest.v1.failed", &envplane__attest__v1__attest_failed__descriptor,
+      "evidence of a workload failed verification or appraisal; every reason is listed" },
     { NULL, NULL, NULL, NULL },
 };
 

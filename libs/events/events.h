@@ -25,6 +25,13 @@
 /* Request/reply subjects (not events, not in the stream). */
 #define RPC_INDEX_QUERY       "platform.index.v1.query"
 
+#define EV_ATTEST_VERIFIED    "platform.attest.v1.verified"
+#define EV_ATTEST_FAILED      "platform.attest.v1.failed"
+/* Request/reply subjects of the attester (not events, not in the stream). */
+#define RPC_ATTEST_CHALLENGE  "platform.attest.v1.challenge"
+#define RPC_ATTEST_VERIFY     "platform.attest.v1.verify"
+#define RPC_SECRET_RELEASE    "platform.secret.v1.release"
+
 typedef struct events_entry {
     const char *subject;   /* NATS subject */
     const char *ce_type;   /* CloudEvents type */

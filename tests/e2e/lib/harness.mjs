@@ -31,6 +31,7 @@ export async function proto() {
     root.resolvePath = (origin, target) => (path.isAbsolute(target) ? target : path.join(ROOT, 'proto', target));
     protoRoot = await root.load([
       'envplane/claim/v1/claim.proto', 'envplane/env/v1/env.proto', 'envplane/index/v1/index.proto',
+      'envplane/attest/v1/attest.proto',
     ]);
   }
   return protoRoot;
@@ -70,6 +71,8 @@ export const TYPES = {
   'io.envplane.env.v1.expired': 'envplane.env.v1.EnvExpiry',
   'io.envplane.env.v1.expiry_warning': 'envplane.env.v1.EnvExpiry',
   'io.envplane.index.v1.updated': 'envplane.index.v1.IndexUpdated',
+  'io.envplane.attest.v1.verified': 'envplane.attest.v1.AttestVerified',
+  'io.envplane.attest.v1.failed': 'envplane.attest.v1.AttestFailed',
 };
 
 // Collects every message on platform.> from the moment it is created and

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect } from 'nats';
 import { flattenedDecrypt, decodeJwt, importJWK } from 'jose';
-import { BUILD, EventLog, Service, env, proto, uniq } from './lib/harness.mjs';
+import { BUILD, EventLog, Service, env, metricValue, proto, uniq } from './lib/harness.mjs';
 
 const MEASUREMENT = '11'.repeat(48);
 let dir, log, nc, svc, root, kbsBase;
@@ -159,6 +159,11 @@ test('secret release: a report binding the workload key yields a token and a JWE
   assert.equal(shared.code, 0, shared.error);
   assert.equal(await decrypt(shared.jwe, k.priv), 'shared-secret');
   assert.equal((await release(reply.token, ENV_A, 'no-such-secret')).code, 404);
+
+  const m = await svc.metrics();
+  assert.ok(metricValue(m, 'attester_verifications_total{result="verified"}') >= 1);
+  assert.ok(metricValue(m, 'attester_releases_total{result="released"}') >= 2);
+  assert.ok(metricValue(m, 'attester_releases_total{result="denied"}') >= 1);
 });
 
 test('tampered report: attest.failed with the signature reason, no token, nothing released', async () => {

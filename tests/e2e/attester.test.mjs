@@ -65,7 +65,7 @@ const release = (token, environment, name) => rpc('platform.secret.v1.release', 
 // key is agreed, not transported); RFC 7516 7.2.1 omits an empty member and
 // jose insists on that, so drop it before decrypting.
 async function decrypt(jwe, privJwk) {
-  const key = await importJWK(privJwk, 'ECDH-ES');
+  const key = await importJWK(privJwk, privJwk.kty === 'RSA' ? 'RSA-OAEP' : 'ECDH-ES');
   const j = typeof jwe === 'string' ? JSON.parse(jwe) : { ...jwe };
   if (j.encrypted_key === '') delete j.encrypted_key;
   const { plaintext } = await flattenedDecrypt(j, key);
@@ -89,6 +89,9 @@ before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'attester-e2e-'));
   execFileSync(bin('snp-testgen'), ['pki', dir]);
   fs.writeFileSync(path.join(dir, 'kek.hex'), crypto.randomBytes(32).toString('hex') + '\n');
+  // One token-signing key for every replica (docs/attester.md).
+  const sk = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+  fs.writeFileSync(path.join(dir, 'signing.jwk'), JSON.stringify(sk));
   fs.writeFileSync(path.join(dir, 'ref.json'), JSON.stringify({
     environments: {
       [ENV_A]: { web: { measurements: [MEASUREMENT], allow_smt: true } },
@@ -103,7 +106,12 @@ before(async () => {
   root = await proto();
   log = await EventLog.open();
   nc = await connect({ servers: env('EP_NATS_URL'), name: 'e2e-attester' });
-  svc = await new Service('attester', {
+  svc = await new Service('attester', serviceEnv()).start();
+  kbsBase = kbsUrl(svc);
+});
+
+function serviceEnv() {
+  return {
     EP_REDIS_URL: env('EP_REDIS_URL'),
     EP_ARK_FILE: path.join(dir, 'ark.pem'),
     EP_ASK_FILE: path.join(dir, 'ask.pem'),
@@ -112,11 +120,15 @@ before(async () => {
     EP_KBS_LISTEN: '127.0.0.1:0',
     EP_KBS_ENVIRONMENT: ENV_A,
     EP_KBS_WORKLOAD: 'web',
-  }).start();
-  const up = svc.lines.map((l) => { try { return JSON.parse(l); } catch { return {}; } }).find((j) => j.msg === 'kbs endpoint up');
+    EP_SIGNING_KEY_FILE: path.join(dir, 'signing.jwk'),
+  };
+}
+
+function kbsUrl(s) {
+  const up = s.lines.map((l) => { try { return JSON.parse(l); } catch { return {}; } }).find((j) => j.msg === 'kbs endpoint up');
   assert.ok(up, 'the service logs its KBS port');
-  kbsBase = `http://127.0.0.1:${up.port}/kbs/v0`;
-});
+  return `http://127.0.0.1:${up.port}/kbs/v0`;
+}
 
 after(async () => {
   const code = svc ? await svc.stop('SIGTERM') : 0;
@@ -230,8 +242,8 @@ function canon(v) {
   return JSON.stringify(v);
 }
 
-async function kbsAuth() {
-  const r = await fetch(`${kbsBase}/auth`, { method: 'POST', headers: { 'content-type': 'application/json' },
+async function kbsAuth(base = kbsBase) {
+  const r = await fetch(`${base}/auth`, { method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ version: '0.1.0', tee: 'snp', 'extra-params': '' }) });
   assert.equal(r.status, 200);
   const cookie = r.headers.get('set-cookie').split(';')[0];
@@ -239,11 +251,11 @@ async function kbsAuth() {
   return { cookie, nonce: (await r.json()).nonce };
 }
 
-async function kbsAttest(cookie, nonce, k, tamper = false) {
+async function kbsAttest(cookie, nonce, k, tamper = false, base = kbsBase) {
   const runtimeData = { nonce, 'tee-pubkey': k.pub };
   const rep = Buffer.from(report(crypto.createHash('sha512').update(canon(runtimeData)).digest('hex')));
   if (tamper) rep[0x90] ^= 1;
-  return fetch(`${kbsBase}/attest`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' },
+  return fetch(`${base}/attest`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' },
     body: JSON.stringify({ 'runtime-data': runtimeData,
       'tee-evidence': { report: rep.toString('base64'), vcek: fs.readFileSync(path.join(dir, 'vcek.pem'), 'utf8') } }) });
 }
@@ -292,4 +304,28 @@ test('KBS protocol: a tampered report gets 401 and attest.failed; no secret for 
   const other = await kbsAuth();
   const wrong = await kbsAttest(cookie, other.nonce, k);
   assert.equal(wrong.status, 401);
+});
+
+test('KBS with an RSA tee-pubkey and two replicas: auth on one, attest on the other, resource from the first', async () => {
+  const svc2 = await new Service('attester', serviceEnv()).start();
+  try {
+    const base2 = kbsUrl(svc2);
+    assert.notEqual(base2, kbsBase);
+    const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const k = { pub: publicKey.export({ format: 'jwk' }), priv: privateKey.export({ format: 'jwk' }) };
+    const { cookie, nonce } = await kbsAuth(kbsBase);
+    const at = await kbsAttest(cookie, nonce, k, false, base2);
+    assert.equal(at.status, 200, await at.clone().text());
+    const res = await fetch(`${kbsBase}/resource/${ENV_A}/db/password`, { headers: { cookie } });
+    assert.equal(res.status, 200);
+    const jwe = await res.json();
+    assert.equal(JSON.parse(Buffer.from(jwe.protected, 'base64url')).alg, 'RSA-OAEP');
+    assert.equal(await decrypt(jwe, k.priv), SECRET + ' (kbs)');
+    // The nonce was consumed on replica 2: replica 1 refuses it now.
+    const again = await kbsAttest(cookie, nonce, k, false, kbsBase);
+    assert.equal(again.status, 401);
+    assert.match((await again.json()).detail, /nonce_replayed/);
+  } finally {
+    assert.equal(await svc2.stop('SIGTERM'), 0);
+  }
 });

@@ -32,9 +32,17 @@
 
 #define COOKIE "kbs-session-id"
 
+/* Problem types are URIs under the protocol's error namespace (RFC 7807),
+ * so KBS clients that match on them see the names they know. */
+#define KBS_ERR_NS "https://github.com/confidential-containers/kbs/errors/"
+
 static void error_resp(httpd_response *resp, int status, const char *type, const char *detail)
 {
-    json_t *j = json_pack("{s:s, s:s}", "type", type, "detail", detail ? detail : "");
+    char    uri[160];
+    json_t *j;
+
+    snprintf(uri, sizeof uri, KBS_ERR_NS "%s", type);
+    j = json_pack("{s:s, s:s}", "type", uri, "detail", detail ? detail : "");
 
     resp->status = status;
     resp->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -97,7 +105,7 @@ static void on_auth(const httpd_request *req, httpd_response *resp, void *ud)
         error_resp(resp, 400, "InvalidRequest", "expected {\"version\",\"tee\",\"extra-params\"}");
         goto out;
     }
-    if (strcmp(tee, "snp") != 0 && strcmp(tee, "sev-snp") != 0) {
+    if (strcmp(tee, "snp") != 0 && strcmp(tee, "sev-snp") != 0 && strcmp(tee, "amd-sev-snp") != 0) {
         error_resp(resp, 400, "UnsupportedTee", tee);
         goto out;
     }
@@ -193,7 +201,7 @@ static void on_attest(const httpd_request *req, httpd_response *resp, void *ud)
     attester       *a = ud;
     size_t          len, nlen = 0, rlen = 0, clen = 0, sn_len = 0;
     const char     *body = httpd_request_body(req, &len);
-    json_t         *j = NULL, *rd, *ev, *evj = NULL, *imgs;
+    json_t         *j = NULL, *rd, *rd_own = NULL, *ev, *evj = NULL, *imgs;
     char            sid[40], *s_nonce = NULL, *s_env = NULL, *s_wl = NULL, *s_tok = NULL;
     char           *rd_text = NULL, *jwk = NULL, detail[1024];
     const char     *rd_nonce, *vcek_text = NULL;
@@ -219,6 +227,11 @@ static void on_attest(const httpd_request *req, httpd_response *resp, void *ud)
     }
     j = json_loadb(body, len, 0, NULL);
     rd = json_object_get(j, "runtime-data");
+    if (rd == NULL && json_is_object(json_object_get(j, "tee-pubkey"))) {
+        /* The protocol's first form: tee-pubkey at the top, no runtime-data.
+         * Bind the same object a newer client would send. */
+        rd = rd_own = json_pack("{s:s, s:O}", "nonce", s_nonce, "tee-pubkey", json_object_get(j, "tee-pubkey"));
+    }
     ev = json_object_get(j, "tee-evidence");
     if (json_is_string(ev))
         ev = evj = json_loads(json_string_value(ev), 0, NULL);
@@ -326,6 +339,7 @@ done:
     else if (cert != NULL)
         cjose_get_dealloc()(cert);
     json_decref(evj);
+    json_decref(rd_own);
     json_decref(j);
 }
 

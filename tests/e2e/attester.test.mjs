@@ -242,22 +242,26 @@ function canon(v) {
   return JSON.stringify(v);
 }
 
-async function kbsAuth(base = kbsBase) {
+async function kbsAuth(base = kbsBase, tee = 'snp') {
   const r = await fetch(`${base}/auth`, { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ version: '0.1.0', tee: 'snp', 'extra-params': '' }) });
+    body: JSON.stringify({ version: '0.1.0', tee, 'extra-params': '' }) });
   assert.equal(r.status, 200);
   const cookie = r.headers.get('set-cookie').split(';')[0];
   assert.match(cookie, /^kbs-session-id=[0-9a-f]{32}$/);
   return { cookie, nonce: (await r.json()).nonce };
 }
 
-async function kbsAttest(cookie, nonce, k, tamper = false, base = kbsBase) {
+// legacy: the protocol's first form, tee-pubkey at the top level and no
+// runtime-data; the binding is the same object.
+async function kbsAttest(cookie, nonce, k, tamper = false, base = kbsBase, legacy = false) {
   const runtimeData = { nonce, 'tee-pubkey': k.pub };
   const rep = Buffer.from(report(crypto.createHash('sha512').update(canon(runtimeData)).digest('hex')));
   if (tamper) rep[0x90] ^= 1;
+  const evidence = { report: rep.toString('base64'), vcek: fs.readFileSync(path.join(dir, 'vcek.pem'), 'utf8') };
+  const body = legacy ? { 'tee-pubkey': k.pub, 'tee-evidence': JSON.stringify(evidence) }
+    : { 'runtime-data': runtimeData, 'tee-evidence': evidence };
   return fetch(`${base}/attest`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' },
-    body: JSON.stringify({ 'runtime-data': runtimeData,
-      'tee-evidence': { report: rep.toString('base64'), vcek: fs.readFileSync(path.join(dir, 'vcek.pem'), 'utf8') } }) });
+    body: JSON.stringify(body) });
 }
 
 test('KBS protocol: auth -> attest -> resource, with 401/403/404 as the protocol says', async () => {
@@ -295,7 +299,7 @@ test('KBS protocol: a tampered report gets 401 and attest.failed; no secret for 
   const at = await kbsAttest(cookie, nonce, k, true);
   assert.equal(at.status, 401);
   const body = await at.json();
-  assert.equal(body.type, 'AttestationFailed');
+  assert.match(body.type, /\/errors\/AttestationFailed$/);
   assert.match(body.detail, /bad_signature/);
   await log.waitFor((e) => e.subject === 'platform.attest.v1.failed' && e.data?.via === 'kbs' &&
     e.data.reasons.some((r) => r.name === 'bad_signature'), 'attest.failed via kbs');
@@ -328,4 +332,16 @@ test('KBS with an RSA tee-pubkey and two replicas: auth on one, attest on the ot
   } finally {
     assert.equal(await svc2.stop('SIGTERM'), 0);
   }
+});
+
+test('KBS: the protocol\'s first form (tee "amd-sev-snp", top-level tee-pubkey, evidence as JSON text); unsupported TEE', async () => {
+  const k = workloadKey();
+  const { cookie, nonce } = await kbsAuth(kbsBase, 'amd-sev-snp');
+  const at = await kbsAttest(cookie, nonce, k, false, kbsBase, true);
+  assert.equal(at.status, 200, await at.clone().text());
+  const res = await fetch(`${kbsBase}/resource/${ENV_A}/db/password`, { headers: { cookie } });
+  assert.equal(await decrypt(await res.json(), k.priv), SECRET + ' (kbs)');
+  const tdx = await fetch(`${kbsBase}/auth`, { method: 'POST', body: JSON.stringify({ version: '0.1.0', tee: 'tdx', 'extra-params': '' }) });
+  assert.equal(tdx.status, 400);
+  assert.match((await tdx.json()).type, /UnsupportedTee$/);
 });

@@ -831,6 +831,24 @@ out:
     return rc;
 }
 
+/* Environment names are DNS-label-like and secret names paths of such
+ * segments (KBS: "<type>/<tag>"), so "<env>:<name>" in the Redis key and
+ * "<env>/<name>" in the AAD can never be read two ways. */
+static bool valid_name(const char *s, bool slash)
+{
+    size_t n = 0;
+
+    for (const char *p = s; *p; p++, n++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || (*p == '.' && p[1] != '.'))
+            continue;
+        if (slash && *p == '/' && p != s && p[1] != '/' && p[1] != '\0')
+            continue;
+        return false;
+    }
+    return n > 0 && n <= 200;
+}
+
 static void secret_key(const char *env, const char *name, char *out, size_t cap)
 {
     snprintf(out, cap, "ep:attester:secret:%s:%s", env, name);
@@ -885,8 +903,9 @@ int att_secret_put(attester *a, store *st, const char *env, const char *name,
 
     if (!a->have_kek)
         return ep_err_set(err, EINVAL, "no secrets-kek-file configured"), -1;
-    if (env[0] == '\0' || name[0] == '\0' || strlen(env) + strlen(name) > 400)
-        return ep_err_set(err, EINVAL, "secret environment and name must be 1..400 characters"), -1;
+    if (!valid_name(env, false) || !valid_name(name, true))
+        return ep_err_set(err, EINVAL, "secret environment must be 1..200 of [A-Za-z0-9._-], the name "
+                          "the same plus inner '/'"), -1;
     if (policy_check_syntax(pol, err) != 0)
         return -1;
     if (att_seal(a->kek, env, name, value, len, &blob, &blen, err) != 0)
@@ -939,6 +958,11 @@ int att_secret_release(attester *a, const char *token, const char *env, const ch
     if (status == NULL || tok_env == NULL || !json_is_object(key)) {
         ep_err_set(err, EINVAL, "token lacks ear.status, environment or tee-pubkey");
         rc = 401;
+        goto out;
+    }
+    if (env == NULL || name == NULL || !valid_name(env, false) || !valid_name(name, true)) {
+        ep_err_set(err, ENOENT, "no such secret (invalid environment or name)");
+        rc = 404;
         goto out;
     }
     if (!a->have_kek) {

@@ -475,6 +475,15 @@ static void test_policy_syntax(void **state)
     assert_non_null(strstr(err.msg, "unknown key verdict"));
     assert_int_equal(att_secret_put(&W.a, st, ENV_A, "p", (const uint8_t *)"v", 1, "{\"verdicts\":[\"contraindicated\"]}", &err), -1);
     assert_int_equal(att_secret_put(&W.a, st, ENV_A, "p", (const uint8_t *)"v", 1, "[]", &err), -1);
+    /* Names that could be read two ways in the key or the AAD. */
+    assert_int_equal(att_secret_put(&W.a, st, "a:b", "c", (const uint8_t *)"v", 1, NULL, &err), -1);
+    assert_int_equal(att_secret_put(&W.a, st, "a/b", "c", (const uint8_t *)"v", 1, NULL, &err), -1);
+    assert_int_equal(att_secret_put(&W.a, st, "a", "b:c", (const uint8_t *)"v", 1, NULL, &err), -1);
+    assert_int_equal(att_secret_put(&W.a, st, "a", "../c", (const uint8_t *)"v", 1, NULL, &err), -1);
+    assert_int_equal(att_secret_put(&W.a, st, "a", "/c", (const uint8_t *)"v", 1, NULL, &err), -1);
+    assert_int_equal(att_secret_put(&W.a, st, "a", "c/", (const uint8_t *)"v", 1, NULL, &err), -1);
+    assert_int_equal(att_secret_put(&W.a, st, "", "c", (const uint8_t *)"v", 1, NULL, &err), -1);
+    assert_int_equal(att_secret_put(&W.a, st, "a", "db/pass.word_1", (const uint8_t *)"v", 1, NULL, &err), 0);
     att_store_put(&W.a, st);
 }
 

@@ -26,6 +26,7 @@
 #include "err/err.h"
 #include "httpd/httpd.h"
 #include "metrics/metrics.h"
+#include "s3/s3.h"
 #include "snp/snp.h"
 #include "store/store.h"
 
@@ -39,6 +40,8 @@ typedef struct att_config {
     char     *redis_url;
     char     *ark_file, *ask_file, *crl_file;
     char     *reference_file;
+    char     *reference_bucket, *reference_key;   /* alternative source: an S3 object */
+    char     *s3_endpoint, *s3_region, *s3_access_key, *s3_secret_key;
     char     *signing_key_file;
     char     *kek_file;
     char     *kbs_listen;
@@ -61,7 +64,9 @@ typedef struct attester {
 
     pthread_rwlock_t refs_mu;
     att_refs        *refs;              /* current table, replaced on reload */
-    long long        refs_mtime_ns;
+    long long        refs_mtime_ns;     /* file source: mtime + size last loaded */
+    char             refs_etag[80];     /* bucket source: ETag last loaded */
+    s3_client       *s3;                /* bucket source; used by one thread at a time */
 
     pthread_mutex_t  pool_mu;           /* Redis connections: one per concurrent caller */
     store           *pool[ATT_POOL_MAX];
@@ -82,8 +87,9 @@ typedef struct attester {
  * name the file.  att_dispose also after a failed att_init. */
 int  att_init(attester *a, bool secrets_only, ep_err *err);
 void att_dispose(attester *a);
-/* Reload the reference file if its mtime changed.  1 reloaded, 0 unchanged,
- * -1 error (the old table stays). */
+/* Reload the reference values if their source changed: the file's mtime
+ * and size, or the bucket object's ETag.  1 reloaded, 0 unchanged, -1 error
+ * (the old table stays).  Not reentrant: one caller thread at a time. */
 int  att_refs_maybe_reload(attester *a, ep_err *err);
 int64_t att_now(const attester *a);
 

@@ -105,33 +105,30 @@ static uint8_t *read_file(const char *path, size_t *len, ep_err *err)
     return buf;
 }
 
-/* {"environments": {"<env>": {"<workload>|*": {<snp refvals>}}}} */
-static att_refs *refs_parse(const char *path, ep_err *err)
+/* {"environments": {"<env>": {"<workload>|*": {<snp refvals>}}}}; `what`
+ * names the source in errors. */
+static att_refs *refs_parse(const char *what, const char *text, size_t len, ep_err *err)
 {
-    size_t       len;
-    uint8_t     *text = read_file(path, &len, err);
     json_t      *root = NULL, *envs, *wls, *val;
     json_error_t je;
     att_refs    *r = NULL;
     const char  *env, *wl;
 
-    if (text == NULL)
-        return NULL;
-    root = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &je);
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (root == NULL) {
-        ep_err_set(err, EINVAL, "%s:%d: %s", path, je.line, je.text);
+        ep_err_set(err, EINVAL, "%s:%d: %s", what, je.line, je.text);
         goto out;
     }
     envs = json_object_get(root, "environments");
     if (!json_is_object(envs) || json_object_size(root) != 1) {
-        ep_err_set(err, EINVAL, "%s: expected {\"environments\": {ENV: {WORKLOAD: REFERENCE}}}", path);
+        ep_err_set(err, EINVAL, "%s: expected {\"environments\": {ENV: {WORKLOAD: REFERENCE}}}", what);
         goto out;
     }
     if ((r = calloc(1, sizeof *r)) == NULL)
         goto oom;
     json_object_foreach(envs, env, wls) {
         if (!json_is_object(wls)) {
-            ep_err_set(err, EINVAL, "%s: environments.%s: not an object of workloads", path, env);
+            ep_err_set(err, EINVAL, "%s: environments.%s: not an object of workloads", what, env);
             goto fail;
         }
         json_object_foreach(wls, wl, val) {
@@ -150,7 +147,7 @@ static att_refs *refs_parse(const char *path, ep_err *err)
             nv[r->n].rv = snp_refvals_parse(dump, strlen(dump), &e2);
             free(dump);
             if (nv[r->n].rv == NULL) {
-                ep_err_set(err, EINVAL, "%s: environments.%s.%s: %s", path, env, wl, e2.msg);
+                ep_err_set(err, EINVAL, "%s: environments.%s.%s: %s", what, env, wl, e2.msg);
                 goto fail;
             }
             nv[r->n].env = strdup(env);
@@ -162,13 +159,12 @@ static att_refs *refs_parse(const char *path, ep_err *err)
     }
     goto out;
 oom:
-    ep_err_set(err, ENOMEM, "%s: out of memory", path);
+    ep_err_set(err, ENOMEM, "%s: out of memory", what);
 fail:
     refs_destroy(r);
     r = NULL;
 out:
     json_decref(root);
-    free(text);
     return r;
 }
 
@@ -199,11 +195,53 @@ static long long mtime_ns(const char *path)
     return (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec + (long long)st.st_size;
 }
 
+static void refs_swap(attester *a, att_refs *nr)
+{
+    att_refs *old;
+
+    pthread_rwlock_wrlock(&a->refs_mu);
+    old = a->refs;
+    a->refs = nr;
+    pthread_rwlock_unlock(&a->refs_mu);
+    refs_destroy(old);
+    if (a->m_reloads)
+        metrics_counter_add(a->m_reloads, 1);
+}
+
+static int reload_from_bucket(attester *a, ep_err *err)
+{
+    s3_object_info info;
+    s3_buf         buf = { 0 };
+    att_refs      *nr;
+    char           what[512];
+
+    snprintf(what, sizeof what, "s3://%s/%s", a->cfg.reference_bucket, a->cfg.reference_key);
+    /* HEAD first: a poll that finds the same ETag costs no body transfer. */
+    if (s3_head(a->s3, a->cfg.reference_bucket, a->cfg.reference_key, &info, err) != S3_OK)
+        return ep_err_wrap(err, "%s", what), -1;
+    if (info.etag[0] != '\0' && strcmp(info.etag, a->refs_etag) == 0)
+        return 0;
+    if (s3_get(a->s3, a->cfg.reference_bucket, a->cfg.reference_key, 16u << 20, &buf, &info, err) != S3_OK)
+        return ep_err_wrap(err, "%s", what), -1;
+    nr = refs_parse(what, buf.data, buf.len, err);
+    free(buf.data);
+    /* Remember the ETag even of a bad object: report it once, not every poll. */
+    snprintf(a->refs_etag, sizeof a->refs_etag, "%s", info.etag);
+    if (nr == NULL)
+        return -1;
+    refs_swap(a, nr);
+    return 1;
+}
+
 int att_refs_maybe_reload(attester *a, ep_err *err)
 {
     long long m;
-    att_refs *nr, *old;
+    att_refs *nr;
+    uint8_t  *text;
+    size_t    len;
 
+    if (a->cfg.reference_bucket != NULL && a->cfg.reference_bucket[0] != '\0')
+        return reload_from_bucket(a, err);
     if (a->cfg.reference_file == NULL || a->cfg.reference_file[0] == '\0')
         return 0;
     m = mtime_ns(a->cfg.reference_file);
@@ -213,18 +251,14 @@ int att_refs_maybe_reload(attester *a, ep_err *err)
     }
     if (m == a->refs_mtime_ns)
         return 0;
-    if ((nr = refs_parse(a->cfg.reference_file, err)) == NULL) {
-        a->refs_mtime_ns = m;   /* report a bad file once, not every poll */
+    a->refs_mtime_ns = m;   /* also for a bad file: report it once, not every poll */
+    if ((text = read_file(a->cfg.reference_file, &len, err)) == NULL)
         return -1;
-    }
-    pthread_rwlock_wrlock(&a->refs_mu);
-    old = a->refs;
-    a->refs = nr;
-    pthread_rwlock_unlock(&a->refs_mu);
-    a->refs_mtime_ns = m;
-    refs_destroy(old);
-    if (a->m_reloads)
-        metrics_counter_add(a->m_reloads, 1);
+    nr = refs_parse(a->cfg.reference_file, (const char *)text, len, err);
+    free(text);
+    if (nr == NULL)
+        return -1;
+    refs_swap(a, nr);
     return 1;
 }
 
@@ -335,8 +369,16 @@ int att_init(attester *a, bool secrets_only, ep_err *err)
     }
     if (a->signer == NULL || (a->signer_pub = ear_signer_public_jwk(a->signer, err)) == NULL)
         return ep_err_wrap(err, "token signing key"), -1;
+    if (a->cfg.reference_bucket != NULL && a->cfg.reference_bucket[0] != '\0') {
+        s3_config sc = { .endpoint = a->cfg.s3_endpoint, .region = a->cfg.s3_region,
+                         .access_key = a->cfg.s3_access_key, .secret_key = a->cfg.s3_secret_key };
+        if (s3_client_create(&sc, &a->s3, err) != S3_OK)
+            return ep_err_wrap(err, "reference-bucket"), -1;
+    } else if (a->cfg.reference_file == NULL || a->cfg.reference_file[0] == '\0') {
+        return ep_err_set(err, EINVAL, "reference-file or reference-bucket must be set"), -1;
+    }
     if (att_refs_maybe_reload(a, err) < 0)
-        return ep_err_wrap(err, "reference-file"), -1;
+        return ep_err_wrap(err, "reference values"), -1;
     return 0;
 }
 
@@ -347,6 +389,7 @@ void att_dispose(attester *a)
     a->npool = 0;
     store_script_destroy(a->sc_consume);
     refs_destroy(a->refs);
+    s3_client_destroy(a->s3);
     snp_verifier_destroy(a->verifier);
     ear_signer_destroy(a->signer);
     free(a->signer_pub);

@@ -49,7 +49,8 @@ static void worker(svc *s, void *ud)
         ep_err_clear(&err);
         switch (att_refs_maybe_reload(a, &err)) {
         case 1:
-            LOG_KV(LOG_LEVEL_INFO, "reference values reloaded", "file", a->cfg.reference_file, NULL);
+            LOG_KV(LOG_LEVEL_INFO, "reference values reloaded", "file", a->cfg.reference_file,
+                   "bucket", a->cfg.reference_bucket, "etag", a->refs_etag, NULL);
             break;
         case -1:
             LOG_KV(LOG_LEVEL_ERROR, "reference values not reloaded; keeping the previous ones",
@@ -145,8 +146,14 @@ int main(int argc, char **argv)
         { "ark-file", CFG_STRING, NULL, "PEM file of trusted AMD root keys (ARKs), one per product line", 0, 0, &a.cfg.ark_file, NULL, 0, 1 },
         { "ask-file", CFG_STRING, NULL, "PEM file of AMD intermediates (ASK/ASVK); never trusted by themselves", 0, 0, &a.cfg.ask_file, NULL, 0, 0 },
         { "crl-file", CFG_STRING, NULL, "AMD CRL (DER or PEM); once set every chain is checked for revocation", 0, 0, &a.cfg.crl_file, NULL, 0, 0 },
-        { "reference-file", CFG_STRING, NULL, "reference values: {\"environments\": {ENV: {WORKLOAD|*: {...}}}}", 0, 0, &a.cfg.reference_file, NULL, 0, 1 },
-        { "reload-interval", CFG_DURATION, "2s", "how often to check the reference file for changes", 100, 3600 * 1000, &a.cfg.reload_ms, NULL, 0, 0 },
+        { "reference-file", CFG_STRING, NULL, "reference values: {\"environments\": {ENV: {WORKLOAD|*: {...}}}} (or reference-bucket)", 0, 0, &a.cfg.reference_file, NULL, 0, 0 },
+        { "reference-bucket", CFG_STRING, NULL, "bucket holding the reference values instead of a file", 0, 0, &a.cfg.reference_bucket, NULL, 0, 0 },
+        { "reference-key", CFG_STRING, "reference-values.json", "object key of the reference values in reference-bucket", 0, 0, &a.cfg.reference_key, NULL, 0, 0 },
+        { "reload-interval", CFG_DURATION, "2s", "how often to check the reference file or object for changes", 100, 3600 * 1000, &a.cfg.reload_ms, NULL, 0, 0 },
+        { "s3-endpoint", CFG_STRING, "http://127.0.0.1:9000", "S3 (MinIO) endpoint for reference-bucket", 0, 0, &a.cfg.s3_endpoint, NULL, 0, 0 },
+        { "s3-region", CFG_STRING, "us-east-1", "S3 signing region", 0, 0, &a.cfg.s3_region, NULL, 0, 0 },
+        { "s3-access-key", CFG_STRING, NULL, "S3 access key", 0, 0, &a.cfg.s3_access_key, NULL, 0, 0 },
+        { "s3-secret-key", CFG_STRING, NULL, "S3 secret key", 0, 0, &a.cfg.s3_secret_key, NULL, 1, 0 },
         { "signing-key-file", CFG_STRING, NULL, "private EC P-256 JWK signing result tokens (unset: a key generated at start)", 0, 0, &a.cfg.signing_key_file, NULL, 0, 0 },
         { "secrets-kek-file", CFG_STRING, NULL, "key-encryption key of the sealed secrets: 32 bytes or 64 hex digits", 0, 0, &a.cfg.kek_file, NULL, 0, 0 },
         { "nonce-ttl", CFG_DURATION, "5m", "lifetime of a challenge nonce", 1000, 24LL * 3600 * 1000, &a.cfg.nonce_ttl_ms, NULL, 0, 0 },
@@ -171,9 +178,15 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "secret") == 0)
         return secret_cli(argc, argv);
     signal(SIGPIPE, SIG_IGN);
+    if (s3_global_init(&err) != S3_OK) {
+        fprintf(stderr, "attester: %s\n", err.msg);
+        return 1;
+    }
     rc = svc_create(&info, argc, argv, &the_svc);
-    if (rc != SVC_OK)
+    if (rc != SVC_OK) {
+        s3_global_cleanup();
         return rc == SVC_EXIT ? 0 : 1;
+    }
     a.bus = svc_bus(the_svc);
     a.reg = svc_metrics(the_svc);
     metrics_init(&a);
@@ -181,6 +194,7 @@ int main(int argc, char **argv)
         LOG_KV(LOG_LEVEL_ERROR, "cannot start", "error", err.msg, NULL);
         att_dispose(&a);
         svc_destroy(the_svc);
+        s3_global_cleanup();
         return 1;
     }
     if (!a.have_kek)
@@ -198,5 +212,6 @@ int main(int argc, char **argv)
     httpd_destroy(kbs);
     att_dispose(&a);
     svc_destroy(the_svc);
+    s3_global_cleanup();
     return rc;
 }

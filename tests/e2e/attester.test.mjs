@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect } from 'nats';
 import { flattenedDecrypt, decodeJwt, importJWK } from 'jose';
-import { BUILD, EventLog, Service, env, metricValue, proto, uniq } from './lib/harness.mjs';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { BUILD, EventLog, Service, env, metricValue, proto, putObject, s3, uniq } from './lib/harness.mjs';
 
 const MEASUREMENT = '11'.repeat(48);
 let dir, log, nc, svc, root, kbsBase;
@@ -242,9 +243,9 @@ function canon(v) {
   return JSON.stringify(v);
 }
 
-async function kbsAuth(base = kbsBase, tee = 'snp') {
+async function kbsAuth(base = kbsBase, tee = 'snp', extra = '') {
   const r = await fetch(`${base}/auth`, { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ version: '0.1.0', tee, 'extra-params': '' }) });
+    body: JSON.stringify({ version: '0.1.0', tee, 'extra-params': extra }) });
   assert.equal(r.status, 200);
   const cookie = r.headers.get('set-cookie').split(';')[0];
   assert.match(cookie, /^kbs-session-id=[0-9a-f]{32}$/);
@@ -344,4 +345,55 @@ test('KBS: the protocol\'s first form (tee "amd-sev-snp", top-level tee-pubkey, 
   const tdx = await fetch(`${kbsBase}/auth`, { method: 'POST', body: JSON.stringify({ version: '0.1.0', tee: 'tdx', 'extra-params': '' }) });
   assert.equal(tdx.status, 400);
   assert.match((await tdx.json()).type, /UnsupportedTee$/);
+});
+
+// Resolve with the first log line of `s` matching pred (already written or
+// future): the service announces its reloads, so we wait on that, not on time.
+function waitLine(s, pred, what, timeoutMs = 20000) {
+  const find = () => s.lines.map((l) => { try { return JSON.parse(l); } catch { return {}; } }).find(pred);
+  const hit = find();
+  if (hit) return Promise.resolve(hit);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { s.proc.stderr.off('data', on); reject(new Error(`timed out waiting for ${what}`)); }, timeoutMs);
+    function on() {
+      const h = find();
+      if (h) { clearTimeout(timer); s.proc.stderr.off('data', on); resolve(h); }
+    }
+    s.proc.stderr.on('data', on);
+  });
+}
+
+test('reference values from a bucket, reloaded when the object changes', async () => {
+  const bucket = uniq('att-refs');
+  const ENV_C = uniq('att-c');
+  const client = s3();
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  const refs = (envs) => ({ environments: Object.fromEntries(envs.map((e) => [e, { web: { measurements: [MEASUREMENT], allow_smt: true } }])) });
+  await putObject(client, bucket, 'reference-values.json', refs([ENV_A]));
+  const svc3 = await new Service('attester', { ...serviceEnv(), EP_REFERENCE_FILE: '', EP_REFERENCE_BUCKET: bucket,
+    EP_RELOAD_INTERVAL: '200ms' }).start();
+  try {
+    const base3 = kbsUrl(svc3);
+    const extra = JSON.stringify({ environment: ENV_C, workload: 'web' });
+    const k = workloadKey();
+    let { cookie, nonce } = await kbsAuth(base3, 'snp', extra);
+    let at = await kbsAttest(cookie, nonce, k, false, base3);
+    assert.equal(at.status, 401);
+    assert.match((await at.json()).detail, /no_reference/);
+
+    await putObject(client, bucket, 'reference-values.json', refs([ENV_A, ENV_C]));
+    await waitLine(svc3, (j) => j.msg === 'reference values reloaded' && j.bucket === bucket, 'the reload');
+    ({ cookie, nonce } = await kbsAuth(base3, 'snp', extra));
+    at = await kbsAttest(cookie, nonce, k, false, base3);
+    assert.equal(at.status, 200, await at.clone().text());
+    assert.equal(decodeJwt((await at.json()).token).submods.cpu0['ear.veraison.annotated-evidence'].envplane.environment, ENV_C);
+
+    // A broken object is reported and the previous values stay in force.
+    await putObject(client, bucket, 'reference-values.json', '{"environments": {"x": {"w": {"measurment": []}}}}');
+    await waitLine(svc3, (j) => j.msg?.startsWith('reference values not reloaded') && /measurment/.test(j.error), 'the rejected reload');
+    ({ cookie, nonce } = await kbsAuth(base3, 'snp', extra));
+    assert.equal((await kbsAttest(cookie, nonce, k, false, base3)).status, 200);
+  } finally {
+    assert.equal(await svc3.stop('SIGTERM'), 0);
+  }
 });

@@ -8,6 +8,11 @@ cd "$ROOT"
 DIR="$ROOT/.run"
 export PATH="$HOME/go/bin:$PATH"
 
+# A demo starts from empty buckets and an empty index unless a stack from an
+# earlier `make up`/`make demo` is still running (then it is reused).
+if ! { [ -f "$DIR/pids/nats.pid" ] && kill -0 "$(cat "$DIR/pids/nats.pid")" 2>/dev/null; }; then
+    rm -rf "$DIR"
+fi
 scripts/stack.sh up --dir "$DIR"
 set -a; . "$DIR/stack.env"; set +a
 export MC_CONFIG_DIR="$DIR/mc"
@@ -71,7 +76,10 @@ while True:
         e = json.loads(line)
         d = e.get("data", {})
         extra = ""
-        if "errors" in d:
+        if "doc" in d:
+            doc = d["doc"]
+            extra = "removed from the index" if d.get("removed") else f"indexed: {doc.get('environment_type', '')} pool {doc.get('environment_pool', '')} state {doc.get('state', '')}"
+        elif "errors" in d:
             extra = "; ".join(f"{x.get('field') or '(document)'}: {x['message']}" for x in d["errors"])
         elif "generation" in d:
             extra = f"generation {d['generation']}"
@@ -83,6 +91,18 @@ while True:
         break
     time.sleep(0.2)
 PY
+echo
+echo "the environment index (build/bin/epctl query --sort creation):"
+if build/bin/epctl query --sort creation > "$DIR/demo-index.json" 2>/dev/null; then
+    python3 - "$DIR/demo-index.json" <<'PY'
+import json, sys
+for d in json.load(open(sys.argv[1])).get("items", []):
+    name, typ, state = d["environment_name"], d.get("environment_type", ""), d.get("state", "")
+    print(f"  {name:<22} {typ:<26} {state:<22} expires {d.get('expiration_date') or 'never'}")
+PY
+else
+    echo "  (indexer not running)"
+fi
 cat <<MSG
 
 The stack and services keep running.  To watch events yourself:

@@ -124,6 +124,7 @@ typedef struct att_verify_in {
     /* KBS binding instead (when set): report_data = SHA-512(runtime_data)
      * and the nonce is the session's; workload_key is then the JWK. */
     const uint8_t  *runtime_data; size_t runtime_data_len;
+    bool            nonce_mismatch;      /* KBS: runtime-data carried another nonce */
     const char     *via;                 /* "nats" | "kbs" */
 } att_verify_in;
 

@@ -737,8 +737,11 @@ int att_verify(attester *a, const att_verify_in *in, att_verify_out *o, ep_err *
         goto out;
     if (in->runtime_data == NULL && (in->nonce == NULL || in->nonce_len == 0))
         snp_findings_add(&res->findings, SNP_REASON_NONCE_UNKNOWN, "no nonce given");
-    if (in->runtime_data != NULL && snp_findings_count_evidence(&res->findings) == 0 &&
-        !snp_findings_has(&res->findings, SNP_REASON_REPORT_DATA)) {
+    if (in->runtime_data != NULL && in->nonce_mismatch) {
+        snp_findings_add(&res->findings, SNP_REASON_NONCE_UNKNOWN,
+                         "runtime-data nonce is not the session's nonce");
+    } else if (in->runtime_data != NULL && snp_findings_count_evidence(&res->findings) == 0 &&
+               !snp_findings_has(&res->findings, SNP_REASON_REPORT_DATA)) {
         /* Same rule as snp_appraise: only evidence that holds may burn a nonce. */
         snp_nonce_status ns = att_nonce_consume(a, cctx.st, in->nonce, in->nonce_len);
         if (ns == SNP_NONCE_UNKNOWN)

@@ -244,10 +244,13 @@ static void on_attest(const httpd_request *req, httpd_response *resp, void *ud)
     }
     sess_nonce = b64_any(s_nonce, &sn_len);
     nonce = b64_any(rd_nonce, &nlen);
-    if (sess_nonce == NULL || nonce == NULL || nlen != sn_len || CRYPTO_memcmp(nonce, sess_nonce, nlen) != 0) {
-        error_resp(resp, 401, "AttestationFailed", "runtime-data nonce is not this session's nonce");
+    if (sess_nonce == NULL) {
+        error_resp(resp, 500, "InternalError", "session nonce unreadable");
         goto done;
     }
+    /* A foreign nonce is a failed attestation like any other (with an
+     * event); the session's own nonce stays unconsumed. */
+    in.nonce_mismatch = nonce == NULL || nlen != sn_len || CRYPTO_memcmp(nonce, sess_nonce, nlen) != 0;
     report = b64_any(json_string_value(json_object_get(ev, "report")), &rlen);
     vcek_text = json_string_value(json_object_get(ev, "vcek"));
     if (vcek_text != NULL && strncmp(vcek_text, "-----BEGIN", 10) == 0) {
@@ -276,8 +279,8 @@ static void on_attest(const httpd_request *req, httpd_response *resp, void *ud)
     in.report_len = report ? rlen : 0;
     in.cert = cert;
     in.cert_len = cert ? clen : 0;
-    in.nonce = nonce;
-    in.nonce_len = nlen;
+    in.nonce = sess_nonce;
+    in.nonce_len = sn_len;
     in.environment = s_env;
     in.workload = s_wl;
     in.images = images;
@@ -291,6 +294,7 @@ static void on_attest(const httpd_request *req, httpd_response *resp, void *ud)
         goto done;
     }
     if (!out->passed) {
+        /* The detail lists reason names only; the event has the details. */
         size_t off = 0;
         detail[0] = '\0';
         for (size_t i = 0; i < out->n_reasons && off < sizeof detail - 1; i++) {

@@ -309,6 +309,11 @@ test('KBS protocol: a tampered report gets 401 and attest.failed; no secret for 
   const other = await kbsAuth();
   const wrong = await kbsAttest(cookie, other.nonce, k);
   assert.equal(wrong.status, 401);
+  assert.match((await wrong.json()).detail, /nonce_unknown/);
+  await log.waitFor((e) => e.subject === 'platform.attest.v1.failed' && e.data?.via === 'kbs' &&
+    e.data.reasons.some((r) => r.name === 'nonce_unknown' && /session/.test(r.detail)), 'attest.failed for a foreign nonce');
+  // Neither session's nonce was burnt by that: the other session still attests.
+  assert.equal((await kbsAttest(other.cookie, other.nonce, k)).status, 200);
 });
 
 test('KBS with an RSA tee-pubkey and two replicas: auth on one, attest on the other, resource from the first', async () => {

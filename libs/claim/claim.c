@@ -12,6 +12,7 @@
  * when no error was found.  Decisions are documented in docs/claims.md.
  */
 #include "claim/claim_internal.h"
+#include "strbuf/strbuf.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -61,28 +62,6 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF), or 0 when there is none. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned c = s[0], cp;
-    size_t need, k;
-
-    if (c >= 0xC2 && c <= 0xDF) { need = 1; cp = c & 0x1F; }
-    else if (c >= 0xE0 && c <= 0xEF) { need = 2; cp = c & 0x0F; }
-    else if (c >= 0xF0 && c <= 0xF4) { need = 3; cp = c & 0x07; }
-    else return 0;
-    for (k = 1; k <= need; k++) {
-        if ((s[k] & 0xC0) != 0x80)   /* also stops at the terminating NUL */
-            return 0;
-        cp = cp << 6 | (s[k] & 0x3F);
-    }
-    if ((need == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return need + 1;
-}
-
 /* Copy s into a field path or message.  Keys are chosen by whoever wrote the
  * claim and end up in logs and in protobuf string fields, which must be
  * UTF-8: control characters and bytes that are not valid UTF-8 (including
@@ -97,7 +76,9 @@ static void copy_clean(char *dst, size_t dstlen, const char *s)
         if (u[i] < 0x80) {
             dst[o++] = u[i] < 0x20 || u[i] == 0x7f ? '?' : (char)u[i];
             i++;
-        } else if ((n = utf8_seq(u + i)) == 0) {
+        } else if ((n = ep_utf8_seq_len(u + i, 4)) == 0) {
+            /* (4 is safe on a NUL-terminated string: the check stops at the
+             * first byte that is not a continuation byte, the NUL included.) */
             dst[o++] = '?';
             i++;
         } else if (o + n < dstlen) {

@@ -15,6 +15,7 @@
  * is why the handler threads can read it without a lock.
  */
 #include "httpd/httpd.h"
+#include "strbuf/strbuf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -96,100 +97,6 @@ const char *httpd_strstatus(int status)
         status_text[status] == NULL)
         return "unknown status";
     return status_text[status];
-}
-
-/* ---- JSON bodies --------------------------------------------------------------- */
-
-typedef struct buf {
-    char  *p;
-    size_t len, cap;
-    int    oom;
-} buf;
-
-static void b_put(buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap * 2 : 256;
-        char  *np;
-        while (ncap < b->len + n + 1)
-            ncap *= 2;
-        if ((np = realloc(b->p, ncap)) == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void b_puts(buf *b, const char *s)
-{
-    b_put(b, s, strlen(s));
-}
-
-/* Length of a valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t   len;
-    unsigned cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        len = 2, cp = s[0] & 0x1F;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        len = 3, cp = s[0] & 0x0F;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        len = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-/* Append s as a JSON string; the path and reasons come from outside, so
- * control characters and invalid UTF-8 are escaped/replaced. */
-static void b_json(buf *b, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    size_t               n = strlen((const char *)p);
-    char                 esc[8];
-
-    b_put(b, "\"", 1);
-    while (n > 0) {
-        size_t k;
-        if (*p == '"' || *p == '\\') {
-            b_put(b, "\\", 1);
-            b_put(b, (const char *)p, 1);
-            k = 1;
-        } else if (*p < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", *p);
-            b_puts(b, esc);
-            k = 1;
-        } else if ((k = utf8_len(p, n)) == 0) {
-            b_puts(b, "\\ufffd");
-            k = 1;
-        } else {
-            b_put(b, (const char *)p, k);
-        }
-        p += k;
-        n -= k;
-    }
-    b_put(b, "\"", 1);
 }
 
 /* ---- create / routes ---------------------------------------------------------------- */
@@ -376,29 +283,30 @@ static enum MHD_Result respond(httpd_request *rq, int status, const char *ctype,
  * always escaped as strings. */
 static enum MHD_Result respond_json(httpd_request *rq, int status, const char *hname, const char *hvalue, ...)
 {
-    buf         b = { NULL, 0, 0, 0 };
+    ep_strbuf   b;
     va_list     ap;
     const char *k, *v;
     int         first = 1;
 
-    b_put(&b, "{", 1);
+    ep_strbuf_init(&b);
+    ep_strbuf_put(&b, "{", 1);
     va_start(ap, hvalue);
     while ((k = va_arg(ap, const char *)) != NULL) {
         v = va_arg(ap, const char *);
         if (!first)
-            b_put(&b, ",", 1);
+            ep_strbuf_put(&b, ",", 1);
         first = 0;
-        b_json(&b, k[0] == '#' ? k + 1 : k);
-        b_put(&b, ":", 1);
+        ep_strbuf_json_string(&b, k[0] == '#' ? k + 1 : k);
+        ep_strbuf_put(&b, ":", 1);
         if (k[0] == '#')
-            b_puts(&b, v);
+            ep_strbuf_puts(&b, v);
         else
-            b_json(&b, v);
+            ep_strbuf_json_string(&b, v);
     }
     va_end(ap);
-    b_put(&b, "}", 1);
-    if (b.oom) {
-        free(b.p);
+    ep_strbuf_put(&b, "}", 1);
+    if (ep_strbuf_failed(&b)) {
+        ep_strbuf_dispose(&b);
         return MHD_NO;
     }
     return respond(rq, status, "application/json", b.p, b.len, hname, hvalue);

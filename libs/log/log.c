@@ -8,6 +8,7 @@
  * stay parseable whatever they contain.
  */
 #include "log/log.h"
+#include "strbuf/strbuf.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -138,38 +139,6 @@ static void lb_puts(linebuf *b, const char *s)
     lb_put(b, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence starting at s (at most n bytes), or 0
- * if it is invalid (overlong forms, surrogates and values above U+10FFFF
- * included). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t   len;
-    unsigned cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 /* Append s as a quoted JSON string. */
 static void lb_json_str(linebuf *b, const char *s)
 {
@@ -191,7 +160,7 @@ static void lb_json_str(linebuf *b, const char *s)
             continue;
         }
         if (*p >= 0x80) {
-            size_t len = utf8_seq(p, n);
+            size_t len = ep_utf8_seq_len(p, n);
             if (len == 0) {
                 lb_puts(b, "\\ufffd");
                 len = 1;

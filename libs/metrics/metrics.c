@@ -13,6 +13,7 @@
  * snapshot, which keeps +Inf equal to _count under concurrent updates.
  */
 #include "metrics/metrics.h"
+#include "strbuf/strbuf.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -429,53 +430,6 @@ size_t metrics_label_escape(const char *in, char *out, size_t outlen)
 
 /* ---- rendering ---------------------------------------------------------------- */
 
-typedef struct strbuf {
-    char  *p;
-    size_t len, cap;
-    int    oom;
-} strbuf;
-
-static void sb_put(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 1024;
-        char  *np;
-        while (ncap < b->len + n + 1)
-            ncap *= 2;
-        np = realloc(b->p, ncap);
-        if (np == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(strbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(strbuf *b, const char *fmt, ...)
-{
-    char    tmp[128];
-    va_list ap;
-    int     n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 /* Shortest text that reads back as the same double; Prometheus spellings for
  * the special values. */
 static void fmt_double(double d, char *buf, size_t len)
@@ -501,34 +455,34 @@ static void fmt_double(double d, char *buf, size_t len)
     }
 }
 
-static void sb_series_name(strbuf *b, const char *name, const char *suffix, const char *labels,
+static void sb_series_name(ep_strbuf *b, const char *name, const char *suffix, const char *labels,
                            const char *le)
 {
-    sb_puts(b, name);
-    sb_puts(b, suffix);
+    ep_strbuf_puts(b, name);
+    ep_strbuf_puts(b, suffix);
     if (*labels == '\0' && le == NULL)
         return;
-    sb_put(b, "{", 1);
-    sb_puts(b, labels);
+    ep_strbuf_put(b, "{", 1);
+    ep_strbuf_puts(b, labels);
     if (le != NULL) {
         if (*labels)
-            sb_put(b, ",", 1);
-        sb_puts(b, "le=\"");
-        sb_puts(b, le);
-        sb_put(b, "\"", 1);
+            ep_strbuf_put(b, ",", 1);
+        ep_strbuf_puts(b, "le=\"");
+        ep_strbuf_puts(b, le);
+        ep_strbuf_put(b, "\"", 1);
     }
-    sb_put(b, "}", 1);
+    ep_strbuf_put(b, "}", 1);
 }
 
-static void sb_help(strbuf *b, const char *help)
+static void sb_help(ep_strbuf *b, const char *help)
 {
     for (; *help; help++) {
         if (*help == '\\')
-            sb_puts(b, "\\\\");
+            ep_strbuf_puts(b, "\\\\");
         else if (*help == '\n')
-            sb_puts(b, "\\n");
+            ep_strbuf_puts(b, "\\n");
         else
-            sb_put(b, help, 1);
+            ep_strbuf_put(b, help, 1);
     }
 }
 
@@ -542,16 +496,16 @@ static int cmp_series(const void *a, const void *b)
     return strcmp((*(series *const *)a)->labels, (*(series *const *)b)->labels);
 }
 
-static void render_family(strbuf *b, family *f, series **tmp)
+static void render_family(ep_strbuf *b, family *f, series **tmp)
 {
     char   num[64];
     size_t i = 0;
 
-    sb_puts(b, "# HELP ");
-    sb_puts(b, f->name);
-    sb_put(b, " ", 1);
+    ep_strbuf_puts(b, "# HELP ");
+    ep_strbuf_puts(b, f->name);
+    ep_strbuf_put(b, " ", 1);
     sb_help(b, f->help);
-    sb_printf(b, "\n# TYPE %s %s\n", f->name, kind_name(f->kind));
+    ep_strbuf_printf(b, "\n# TYPE %s %s\n", f->name, kind_name(f->kind));
     for (series *s = f->series; s != NULL; s = s->next)
         tmp[i++] = s;
     qsort(tmp, f->nseries, sizeof *tmp, cmp_series);
@@ -560,12 +514,12 @@ static void render_family(strbuf *b, family *f, series **tmp)
         switch (f->kind) {
         case KIND_COUNTER:
             sb_series_name(b, f->name, "", s->labels, NULL);
-            sb_printf(b, " %llu\n", (unsigned long long)metrics_counter_value(&s->u.c));
+            ep_strbuf_printf(b, " %llu\n", (unsigned long long)metrics_counter_value(&s->u.c));
             break;
         case KIND_GAUGE:
             sb_series_name(b, f->name, "", s->labels, NULL);
             fmt_double(metrics_gauge_value(&s->u.g), num, sizeof num);
-            sb_printf(b, " %s\n", num);
+            ep_strbuf_printf(b, " %s\n", num);
             break;
         case KIND_HISTOGRAM: {
             uint64_t cum = 0;
@@ -576,13 +530,13 @@ static void render_family(strbuf *b, family *f, series **tmp)
                     snprintf(num, sizeof num, "+Inf");
                 cum += atomic_load_explicit(&s->u.h.counts[j], memory_order_relaxed);
                 sb_series_name(b, f->name, "_bucket", s->labels, num);
-                sb_printf(b, " %llu\n", (unsigned long long)cum);
+                ep_strbuf_printf(b, " %llu\n", (unsigned long long)cum);
             }
             sb_series_name(b, f->name, "_sum", s->labels, NULL);
             fmt_double(bitsd(atomic_load_explicit(&s->u.h.sum_bits, memory_order_relaxed)), num, sizeof num);
-            sb_printf(b, " %s\n", num);
+            ep_strbuf_printf(b, " %s\n", num);
             sb_series_name(b, f->name, "_count", s->labels, NULL);
-            sb_printf(b, " %llu\n", (unsigned long long)cum);
+            ep_strbuf_printf(b, " %llu\n", (unsigned long long)cum);
             break;
         }
         }
@@ -591,7 +545,7 @@ static void render_family(strbuf *b, family *f, series **tmp)
 
 char *metrics_render(metrics_registry *r, size_t *len)
 {
-    strbuf   b = { NULL, 0, 0, 0 };
+    ep_strbuf   b = { NULL, 0, 0, 0 };
     family **fams = NULL;
     series **tmp = NULL;
     size_t   i, maxs = 1;
@@ -614,7 +568,7 @@ char *metrics_render(metrics_registry *r, size_t *len)
         goto out;
     }
     qsort(fams, r->nfamilies, sizeof *fams, cmp_family);
-    sb_put(&b, "", 0);   /* An empty registry still renders as "". */
+    ep_strbuf_put(&b, "", 0);   /* An empty registry still renders as "". */
     for (i = 0; i < r->nfamilies; i++)
         render_family(&b, fams[i], tmp);
 out:

@@ -6,6 +6,7 @@
 #      (memory errors and leaks on the normal path fail the test),
 #   4. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
 #   5. the Helm chart and docker-compose.yml (lint, render, structure),
+#      and the Cedar engine's differential test against the reference,
 #   6. every fuzz target over its committed corpus (ASan+UBSan, libFuzzer).
 # Each step gets a fresh stack of real servers on random loopback ports.
 # The last line is the combined summary "N passed, M failed".
@@ -56,6 +57,9 @@ if [ "${EP_SKIP_ASAN:-0}" != 1 ]; then
         run_step "unit tests under ASan+UBSan" scripts/with-stack.sh scripts/run-unit.sh build-asan
 fi
 run_step "deployment artefacts (helm, compose)" scripts/check-deploy.sh
+if grep -q '^test-cedar:' Makefile; then
+    run_step "Cedar engine vs the reference (cedar-wasm), differential" make --no-print-directory test-cedar BUILD="$BUILD"
+fi
 if [ "${EP_SKIP_FUZZ:-0}" != 1 ]; then
     run_step "fuzz targets over their corpora" scripts/fuzz.sh --regress
 fi

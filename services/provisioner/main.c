@@ -46,6 +46,7 @@ static int worker_setup(prov *p)
     cc.durable = p->cfg.durable;
     cc.filter_subject = p->cfg.filter_subject;
     cc.max_deliver = (int)p->cfg.max_deliver;
+    cc.ack_wait_ms = (long)p->cfg.ack_wait_ms;
     cc.handler = prov_on_event;
     cc.ud = p;
     if (bus_consumer_create(p->bus, &cc, &p->cons, &err) != BUS_OK) {
@@ -93,6 +94,7 @@ int main(int argc, char **argv)
         { "durable", CFG_STRING, "provisioner", "durable consumer name (also the dead-letter subject suffix)", 0, 0, &p.cfg.durable, NULL, 0, 0 },
         { "filter-subject", CFG_STRING, "platform.*.v1.*", "consumer filter on the PLATFORM stream", 0, 0, &p.cfg.filter_subject, NULL, 0, 0 },
         { "max-deliver", CFG_INT, "5", "deliveries of a failing write before the generation ends in env.failed", 1, 100, &p.cfg.max_deliver, NULL, 0, 0 },
+        { "ack-wait", CFG_DURATION, "30s", "time before an unacknowledged event is redelivered (bounds recovery after a crash)", 1000, 3600000, &p.cfg.ack_wait_ms, NULL, 0, 0 },
         { "image-registry", CFG_STRING, "artifactory/docker-releases", "image repository prefix for services without docker_image", 0, 0, &p.cfg.image_registry, NULL, 0, 0 },
         { "flux-namespace", CFG_STRING, "flux-system", "namespace of the rendered Flux objects", 0, 0, &p.cfg.flux_namespace, NULL, 0, 0 },
         { "claims-namespace", CFG_STRING, "envplane-system", "namespace of the rendered Crossplane claims", 0, 0, &p.cfg.claims_namespace, NULL, 0, 0 },

@@ -23,6 +23,7 @@ typedef struct prov_config {
     bool       create_bucket;     /* s3_bucket_ensure at start */
     char      *durable, *filter_subject;
     long long  max_deliver;       /* deliveries before a failing write ends in env.failed */
+    long long  ack_wait_ms;       /* redelivery of an unacknowledged message (after a crash) */
     char      *image_registry, *flux_namespace, *claims_namespace, *interval;
 } prov_config;
 

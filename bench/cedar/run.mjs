@@ -4,7 +4,7 @@
 // on every decision, and print a table with the ratios.
 //   node bench/cedar/run.mjs BUILD_DIR [RUST_CEDAR_BIN]
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 
 const build = process.argv[2] ?? 'build';
@@ -41,6 +41,20 @@ function rustBench(dir, nreq) {
            per_sec: auth.length ? Math.round(1e9 / (auth.reduce((a, b) => a + b, 0) / auth.length)) : NaN };
 }
 
+// The warm Rust measurement: bench/cedar/rust (cedar-policy, same version as
+// the CLI) is copied into the build directory, so cargo's lock file and
+// target stay out of the source tree, and built there.
+let rustWarm = null;
+if (spawnSync('cargo', ['--version']).status === 0) {
+  const src = path.join(out, 'rust');
+  mkdirSync(path.join(src, 'src'), { recursive: true });
+  cpSync('bench/cedar/rust/Cargo.toml', path.join(src, 'Cargo.toml'));
+  cpSync('bench/cedar/rust/src/main.rs', path.join(src, 'src', 'main.rs'));
+  console.error('bench-cedar: cargo build --release of bench/cedar/rust (a few minutes the first time)');
+  const b = spawnSync('cargo', ['build', '--release', '-q', '--manifest-path', path.join(src, 'Cargo.toml')], { stdio: 'inherit' });
+  if (b.status === 0) rustWarm = path.join(src, 'target', 'release', 'cedar-bench');
+}
+
 const rows = [];
 for (const s of ['a', 'b', 'c', 'd']) {
   const dir = path.join(out, s);
@@ -57,23 +71,26 @@ for (const s of ['a', 'b', 'c', 'd']) {
       JSON.stringify({ principal: str(q.principal), action: str(q.action), resource: str(q.resource), context: q.context })));
     rs = rustBench(dir, reqs.length);
   }
-  rows.push({ s, ours, oursJson, wasm, rs });
+  const rw = rustWarm ? JSON.parse(run(rustWarm, [dir, secs])) : null;
+  rows.push({ s, ours, oursJson, wasm, rs, rw });
 }
 
 const us = ns => (ns / 1000).toFixed(ns < 10000 ? 3 : 1);
 const fmt = n => Number.isFinite(n) ? n.toLocaleString('en-US') : 'n/a';
 console.log('\nscenario      engine        decisions/s     median µs    p99 µs   agree');
-for (const { s, ours, oursJson, wasm, rs } of rows) {
+for (const { s, ours, oursJson, wasm, rs, rw } of rows) {
   const agree = e => e ? (e.decisions === ours.decisions ? 'yes' : `NO (${e.decisions})`) : '';
   console.log(`${s} (${ours.policies} pol)`.padEnd(14) + 'libs/cedar'.padEnd(14) + fmt(ours.per_sec).padStart(12) + us(ours.median_ns).padStart(13) + us(ours.p99_ns).padStart(10));
   console.log(''.padEnd(14) + '  + req JSON'.padEnd(14) + fmt(oursJson.per_sec).padStart(12) + us(oursJson.median_ns).padStart(13) + us(oursJson.p99_ns).padStart(10) + '   ' + agree(oursJson));
   console.log(''.padEnd(14) + 'cedar-wasm'.padEnd(14) + fmt(wasm.per_sec).padStart(12) + us(wasm.median_ns).padStart(13) + us(wasm.p99_ns).padStart(10) + '   ' + agree(wasm));
+  if (rw) console.log(''.padEnd(14) + 'rust (warm)'.padEnd(14) + fmt(rw.per_sec).padStart(12) + us(rw.median_ns).padStart(13) + us(rw.p99_ns).padStart(10) + '   ' + agree(rw));
   if (rs) console.log(''.padEnd(14) + 'rust cli'.padEnd(14) + fmt(rs.per_sec).padStart(12) + us(rs.median_ns).padStart(13) + us(rs.p99_ns).padStart(10) + '   ' + agree(rs) +
                       `   (whole process ${us(rs.proc_median_ns)} µs)`);
 }
 console.log('\nratios (median latency, other engine / libs/cedar):');
-for (const { s, ours, wasm, rs } of rows) {
+for (const { s, ours, wasm, rs, rw } of rows) {
   let line = `  ${s}: cedar-wasm ${(wasm.median_ns / ours.median_ns).toFixed(0)}x`;
+  if (rw) line += `, rust cedar-policy warm ${(rw.median_ns / ours.median_ns).toFixed(1)}x`;
   if (rs) line += `, rust cli (decision only) ${(rs.median_ns / ours.median_ns).toFixed(1)}x, rust cli (per invocation) ${(rs.proc_median_ns / ours.median_ns).toFixed(0)}x`;
   console.log(line);
 }

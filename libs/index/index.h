@@ -152,6 +152,14 @@ long long index_wipe(index_db *ix, store *st, ep_err *err);
 int  index_query(index_db *ix, store *st, const void *req, size_t req_len,
                  uint8_t **reply, size_t *reply_len, ep_err *err);
 
+/* How a filtered query finds its page.  AUTO (the default) walks the sort
+ * order testing set membership when at least one document in 8 matches,
+ * and intersects into a scratch sorted set otherwise (and always for an
+ * expiry window).  The others force one way; for tests and benchmarks.
+ * Not thread-safe against concurrent queries: set it before sharing. */
+typedef enum { INDEX_STRATEGY_AUTO, INDEX_STRATEGY_INTERSECT, INDEX_STRATEGY_SCAN } index_strategy;
+void index_set_query_strategy(index_db *ix, index_strategy s);
+
 /* Build a QueryReply carrying only an error message (new buffer). */
 int  index_error_reply(const char *msg, uint8_t **reply, size_t *reply_len);
 

@@ -11,6 +11,7 @@ struct index_db {
     char         *prefix;
     long long     tomb_ttl_ms;
     store_script *sc_write, *sc_mark, *sc_query;
+    index_strategy strategy;
 };
 
 /* The query script's text (query.c). */

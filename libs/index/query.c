@@ -33,12 +33,72 @@ const char index__query_lua[] =
     "local desc = ARGV[3] == '1'\n"
     "local limit = tonumber(ARGV[4])\n"
     "local sets = {}\n"
-    "for i = 12, #ARGV do sets[#sets + 1] = p .. ARGV[i] end\n"
+    "for i = 13, #ARGV do sets[#sets + 1] = p .. ARGV[i] end\n"
     "redis.call('DEL', tmp, one)\n"
     "if ARGV[11] ~= '' then\n"
     "  redis.call('SADD', one, ARGV[11])\n"
     "  sets[#sets + 1] = one\n"
     "end\n"
+    "local function range(key, from, to)\n"
+    "  if desc then return redis.call('ZREVRANGE', key, from, to, 'WITHSCORES') end\n"
+    "  return redis.call('ZRANGE', key, from, to, 'WITHSCORES')\n"
+    "end\n"
+    /* Position after the cursor in key; a cursor whose member has gone
+     * or moved is put back into a scratch copy just to find its place. */
+    "local function after_cursor(key)\n"
+    "  if ARGV[5] ~= '1' then return 0, key end\n"
+    "  if redis.call('ZSCORE', key, ARGV[7]) ~= ARGV[6] then\n"
+    "    if key ~= tmp then redis.call('ZUNIONSTORE', tmp, 1, key) key = tmp end\n"
+    "    redis.call('ZADD', key, ARGV[6], ARGV[7])\n"
+    "  end\n"
+    "  local r\n"
+    "  if desc then r = redis.call('ZREVRANK', key, ARGV[7]) else r = redis.call('ZRANK', key, ARGV[7]) end\n"
+    "  return r + 1, key\n"
+    "end\n"
+    "local function finish(total, more, items)\n"
+    "  local out = {total, more}\n"
+    "  for i = 1, #items, 2 do\n"
+    "    out[#out + 1] = items[i]\n"
+    "    out[#out + 1] = items[i + 1]\n"
+    "    out[#out + 1] = redis.call('HGET', p .. 'doc:' .. items[i], 'pb') or ''\n"
+    "  end\n"
+    "  redis.call('DEL', tmp, one)\n"
+    "  return out\n"
+    "end\n"
+    /* Broad filters: walk the sort order and test membership.  Every
+     * document is in every sorted set and each set holds only documents,
+     * so the matches number SINTERCARD of the sets.  Chosen when at least
+     * one document in 8 matches (so a page costs about 8 pages of
+     * membership tests) or when the caller forces it (ARGV[12]); never with
+     * the name filter, whose one-member set need not be a document. */
+    "if ARGV[10] ~= '1' and ARGV[11] == '' and #sets > 0 and ARGV[12] ~= 'intersect' then\n"
+    "  local total\n"
+    "  if #sets == 1 then total = redis.call('SCARD', sets[1]) else total = redis.call('SINTERCARD', #sets, unpack(sets)) end\n"
+    "  local n = redis.call('ZCARD', src)\n"
+    "  if ARGV[12] == 'scan' or total * 8 >= n then\n"
+    "    local pos, key = after_cursor(src)\n"
+    "    n = redis.call('ZCARD', key)\n"
+    "    local items, more, chunk = {}, 0, math.max(2 * limit, 64)\n"
+    "    while more == 0 and pos < n do\n"
+    "      local part = range(key, pos, pos + chunk - 1)\n"
+    "      for i = 1, #part, 2 do\n"
+    "        local ok = true\n"
+    "        for _, s in ipairs(sets) do\n"
+    "          if redis.call('SISMEMBER', s, part[i]) == 0 then ok = false break end\n"
+    "        end\n"
+    "        if ok then\n"
+    "          if #items >= 2 * limit then more = 1 break end\n"
+    "          items[#items + 1] = part[i]\n"
+    "          items[#items + 1] = part[i + 1]\n"
+    "        end\n"
+    "      end\n"
+    "      pos = pos + chunk\n"
+    "    end\n"
+    "    return finish(total, more, items)\n"
+    "  end\n"
+    "end\n"
+    /* Selective filters or an expiry window: intersect into a scratch
+     * sorted set that keeps the sort score (filter sets weigh 0). */
     "local function inter(base)\n"
     "  local a = {tmp, 1 + #sets, base}\n"
     "  for _, s in ipairs(sets) do a[#a + 1] = s end\n"
@@ -59,30 +119,17 @@ const char index__query_lua[] =
     "  work = tmp\n"
     "end\n"
     "local total = redis.call('ZCARD', work)\n"
-    "local start = 0\n"
-    "if ARGV[5] == '1' then\n"
-    "  local sc = redis.call('ZSCORE', work, ARGV[7])\n"
-    "  if sc ~= ARGV[6] then\n"
-    "    if work == src then redis.call('ZUNIONSTORE', tmp, 1, src) work = tmp end\n"
-    "    redis.call('ZADD', work, ARGV[6], ARGV[7])\n"
-    "  end\n"
-    "  local r\n"
-    "  if desc then r = redis.call('ZREVRANK', work, ARGV[7]) else r = redis.call('ZRANK', work, ARGV[7]) end\n"
-    "  start = r + 1\n"
-    "end\n"
-    "local items\n"
-    "if desc then items = redis.call('ZREVRANGE', work, start, start + limit - 1, 'WITHSCORES')\n"
-    "else items = redis.call('ZRANGE', work, start, start + limit - 1, 'WITHSCORES') end\n"
+    "local start\n"
+    "start, work = after_cursor(work)\n"
+    "local items = range(work, start, start + limit - 1)\n"
     "local more = 0\n"
     "if start + #items / 2 < redis.call('ZCARD', work) then more = 1 end\n"
-    "local out = {total, more}\n"
-    "for i = 1, #items, 2 do\n"
-    "  out[#out + 1] = items[i]\n"
-    "  out[#out + 1] = items[i + 1]\n"
-    "  out[#out + 1] = redis.call('HGET', p .. 'doc:' .. items[i], 'pb') or ''\n"
-    "end\n"
-    "redis.call('DEL', tmp, one)\n"
-    "return out\n";
+    "return finish(total, more, items)\n";
+
+void index_set_query_strategy(index_db *ix, index_strategy s)
+{
+    ix->strategy = s;
+}
 
 /* ---- protobuf writing (the reply is a handful of fields; writing them
  * directly avoids decoding and re-encoding every stored document) ---------- */
@@ -212,7 +259,7 @@ int index_query(index_db *ix, store *st, const void *req, size_t req_len,
     char        tmp[160], one[160], limit[16], cscore[64] = "", cname[72] = "";
     char        after[32] = "-inf", before[32] = "+inf", ftype[32], fstate[32];
     char       *fuser = NULL, *fpool = NULL;
-    const char *keys[2] = { tmp, one }, *args[16], *bad = NULL;
+    const char *keys[2] = { tmp, one }, *args[20], *bad = NULL;
     const char *sortkey;
     char        sortc;
     int         nargs = 0, rc = INDEX_OK, has_exp = 0;
@@ -274,6 +321,8 @@ int index_query(index_db *ix, store *st, const void *req, size_t req_len,
     args[nargs++] = before;
     args[nargs++] = has_exp ? "1" : "0";
     args[nargs++] = q->environment_name;
+    args[nargs++] = ix->strategy == INDEX_STRATEGY_SCAN ? "scan" :
+                    ix->strategy == INDEX_STRATEGY_INTERSECT ? "intersect" : "auto";
     if (q->user[0]) {
         fuser = malloc(strlen(q->user) + 6);
         if (fuser) sprintf(fuser, "user:%s", q->user);

@@ -11,7 +11,8 @@
  * never regresses a newer one, claim fields that arrive after their own
  * generation's transitions, removal and tombstones, redelivery and the
  * pending-announcement recovery, pagination with cursors in all four sort
- * orders over 257 documents (every document exactly once, in order), the
+ * orders over 257 documents with both query strategies (every document
+ * exactly once, in order), a cursor whose document vanished, the
  * expiry window, validation errors naming the field, and the index staying
  * consistent with its documents after 2000 random events.  Every test uses
  * its own key prefix.
@@ -433,7 +434,9 @@ static void test_pagination(void **state)
         accepted(&p, name, i % 2 ? "odd@x.com" : "even@x.com", "pool", 1, 1, created, i % 4 == 0 ? NULL : expires);
         assert_int_equal(fold(f, EV_CLAIM_ACCEPTED, &p, 1000 + i, 1, NULL), INDEX_APPLIED);
     }
+    for (int strat = 0; strat < 3; strat++)
     for (int sort = 1; sort <= 2; sort++) {
+        index_set_query_strategy(f->ix, (index_strategy)strat);
         for (int desc = 0; desc <= 1; desc++) {
             for (int filt = 0; filt <= 1; filt++) {
                 static const unsigned sizes[] = { 1, 7, 50, 1000 };
@@ -512,7 +515,8 @@ static void test_cursor_survives_removal_of_its_document(void **state)
     /* The cursor's document goes away before the next page. */
     claim_deleted(&p, "dev-c2", 1);
     assert_int_equal(fold(f, EV_CLAIM_DELETED, &p, 50, 1, NULL), INDEX_APPLIED);
-    for (int filt = 0; filt <= 1; filt++) {
+    for (int filt = 0; filt <= 3; filt++) {
+        index_set_query_strategy(f->ix, filt == 2 ? INDEX_STRATEGY_SCAN : INDEX_STRATEGY_INTERSECT);
         q.cursor = cursor;
         q.user = filt ? "u@x.com" : "";
         r = query(f, &q);

@@ -678,7 +678,8 @@ static int resync_bucket(ingest *ing, const char *bucket, char *why, size_t why_
     }
     if (svc_stopping(ing->svc))
         goto out;
-    qsort(x.seen.keys, x.seen.n, sizeof *x.seen.keys, cmpstr);
+    if (x.seen.n > 0)   /* qsort and bsearch want a real array, even for 0 elements */
+        qsort(x.seen.keys, x.seen.n, sizeof *x.seen.keys, cmpstr);
     /* Claims we hold whose object is gone: a removal we never heard of. */
     r = store_cmd(ing->st, &err, "HKEYS ep:ingest:keys:%s", bucket);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
@@ -688,7 +689,7 @@ static int resync_bucket(ingest *ing, const char *bucket, char *why, size_t why_
     }
     for (size_t i = 0; i < r->elements; i++) {
         const char *k = r->element[i]->str;
-        if (bsearch(&k, x.seen.keys, x.seen.n, sizeof *x.seen.keys, cmpstr) != NULL)
+        if (x.seen.n > 0 && bsearch(&k, x.seen.keys, x.seen.n, sizeof *x.seen.keys, cmpstr) != NULL)
             continue;
         x.repaired++;
         if (ingest_removed(ing, bucket, k, NULL, why, why_len) != ING_DONE)

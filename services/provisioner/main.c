@@ -33,6 +33,10 @@ static int worker_setup(prov *p)
         LOG_KV(LOG_LEVEL_ERROR, "cannot create the state bucket", "bucket", p->cfg.state_bucket, "error", err.msg, NULL);
         return -1;
     }
+    if (writers_create(&sc, (int)p->cfg.write_concurrency, &p->wr, &err) != 0) {
+        LOG_KV(LOG_LEVEL_ERROR, "cannot start the S3 writers", "error", err.msg, NULL);
+        return -1;
+    }
     if (store_create(p->cfg.redis_url, 5000, &p->st, &err) != 0) {
         LOG_KV(LOG_LEVEL_ERROR, "cannot connect to Redis", "error", err.msg, NULL);
         return -1;
@@ -95,6 +99,7 @@ int main(int argc, char **argv)
         { "filter-subject", CFG_STRING, "platform.*.v1.*", "consumer filter on the PLATFORM stream", 0, 0, &p.cfg.filter_subject, NULL, 0, 0 },
         { "max-deliver", CFG_INT, "5", "deliveries of a failing write before the generation ends in env.failed", 1, 100, &p.cfg.max_deliver, NULL, 0, 0 },
         { "ack-wait", CFG_DURATION, "30s", "time before an unacknowledged event is redelivered (bounds recovery after a crash)", 1000, 3600000, &p.cfg.ack_wait_ms, NULL, 0, 0 },
+        { "write-concurrency", CFG_INT, "6", "S3 writer threads: documents of one generation written concurrently", 1, 32, &p.cfg.write_concurrency, NULL, 0, 0 },
         { "image-registry", CFG_STRING, "artifactory/docker-releases", "image repository prefix for services without docker_image", 0, 0, &p.cfg.image_registry, NULL, 0, 0 },
         { "flux-namespace", CFG_STRING, "flux-system", "namespace of the rendered Flux objects", 0, 0, &p.cfg.flux_namespace, NULL, 0, 0 },
         { "claims-namespace", CFG_STRING, "envplane-system", "namespace of the rendered Crossplane claims", 0, 0, &p.cfg.claims_namespace, NULL, 0, 0 },
@@ -126,6 +131,7 @@ int main(int argc, char **argv)
     rc = svc_run(p.svc);
 
     bus_consumer_destroy(p.cons);
+    writers_destroy(p.wr);
     envstate_destroy(p.es);
     store_destroy(p.st);
     s3_client_destroy(p.s3);

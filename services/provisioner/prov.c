@@ -330,7 +330,8 @@ static int render_and_store(prov *p, const Envplane__Claim__V1__ClaimAccepted *a
     render_options  o = { 0 };
     render_set      set;
     ep_err          err = { 0 };
-    char           *list = NULL;
+    char           *list = NULL, **keys = NULL;
+    writers_item   *items = NULL;
     size_t          used = 0, cap = 0;
     int             rc = -1;
 
@@ -364,23 +365,28 @@ static int render_and_store(prov *p, const Envplane__Claim__V1__ClaimAccepted *a
         rc = err.code == RENDER_ENOMEM ? -1 : 1;
         goto out;
     }
+    keys = calloc(set.n, sizeof *keys);
+    items = calloc(set.n, sizeof *items);
+    if (keys == NULL || items == NULL) {
+        snprintf(why, why_len, "out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < set.n; i++) {
-        char   key[256];
-        size_t kl;
+        size_t kl = strlen(e.name) + 1 + strlen(set.docs[i].path) + 1;
 
-        snprintf(key, sizeof key, "%s/%s", e.name, set.docs[i].path);
-        if (s3_put(p->s3, p->cfg.state_bucket, key, set.docs[i].data, set.docs[i].len, "application/yaml",
-                   NULL, &err) != S3_OK) {
-            metrics_counter_add(p->m_s3_errors, 1);
-            snprintf(why, why_len, "writing %s/%s: %s", p->cfg.state_bucket, key, err.msg);
+        keys[i] = malloc(kl);
+        if (keys[i] == NULL) {
+            snprintf(why, why_len, "out of memory");
             goto out;
         }
-        metrics_counter_add(p->m_docs_written, 1);
-        kl = strlen(key);
-        if (used + kl + 2 > cap) {
+        snprintf(keys[i], kl, "%s/%s", e.name, set.docs[i].path);
+        items[i].key = keys[i];
+        items[i].data = set.docs[i].data;
+        items[i].len = set.docs[i].len;
+        if (used + kl + 1 > cap) {
             size_t ncap = cap ? 2 * cap : 512;
             char  *nl;
-            while (ncap < used + kl + 2)
+            while (ncap < used + kl + 1)
                 ncap *= 2;
             nl = realloc(list, ncap);
             if (nl == NULL) {
@@ -392,9 +398,18 @@ static int render_and_store(prov *p, const Envplane__Claim__V1__ClaimAccepted *a
         }
         if (used)
             list[used++] = '\n';
-        memcpy(list + used, key, kl + 1);
-        used += kl;
+        memcpy(list + used, keys[i], kl);
+        used += kl - 1;
     }
+    /* Every document concurrently, then the kustomization (docs[0]) that
+     * lists them, so nobody reading the bucket sees it name a missing file. */
+    if (writers_put_all(p->wr, p->cfg.state_bucket, items + 1, set.n - 1, "application/yaml", &err) != 0 ||
+        writers_put_all(p->wr, p->cfg.state_bucket, items, 1, "application/yaml", &err) != 0) {
+        metrics_counter_add(p->m_s3_errors, 1);
+        snprintf(why, why_len, "writing %s/%s/: %s", p->cfg.state_bucket, e.name, err.msg);
+        goto out;
+    }
+    metrics_counter_add(p->m_docs_written, set.n);
     /* Documents of an older generation that this one no longer has (a
      * service removed from the claim). */
     if (remove_other_keys(p, e.name, list ? list : "", why, why_len) != 0)
@@ -403,6 +418,10 @@ static int render_and_store(prov *p, const Envplane__Claim__V1__ClaimAccepted *a
     list = NULL;
     rc = 0;
 out:
+    for (size_t i = 0; keys && i < set.n; i++)
+        free(keys[i]);
+    free(keys);
+    free(items);
     free(list);
     free(sv);
     render_set_dispose(&set);
@@ -490,15 +509,17 @@ static prov_result apply(prov *p, const Envplane__Claim__V1__ClaimAccepted *acc,
         res = PROV_DONE;
         goto out;
     }
-    if (!rec.published && announce(p, env, &rec, why, why_len) != 0)
-        goto out;
-    if (rec.state == ENVSTATE_READY) {
+    /* Counted and logged when committed, before the event announces it, so
+     * whoever sees the event also sees the counter. */
+    if (v == ENVSTATE_OK && rec.state == ENVSTATE_READY) {
         metrics_counter_add(p->m_ready, 1);
         LOG_KV(LOG_LEVEL_INFO, "environment ready", "env", env, "generation", gen, NULL);
-    } else {
+    } else if (v == ENVSTATE_OK) {
         metrics_counter_add(p->m_failed, 1);
         LOG_KV(LOG_LEVEL_WARN, "environment failed", "env", env, "generation", gen, "reason", rec.reason, NULL);
     }
+    if (!rec.published && announce(p, env, &rec, why, why_len) != 0)
+        goto out;
     res = PROV_DONE;
 out:
     free(docs);
@@ -556,10 +577,12 @@ static prov_result deprovision(prov *p, const char *env, uint64_t generation, in
         return PROV_RETRY;
     if (rec.state != ENVSTATE_DELETED || rec.generation != generation)
         return PROV_DONE;
+    if (v == ENVSTATE_OK) {
+        metrics_counter_add(p->m_deleted, 1);
+        LOG_KV(LOG_LEVEL_INFO, "environment deleted", "env", env, "generation", gen, "reason", rec.reason, NULL);
+    }
     if (!rec.published && announce(p, env, &rec, why, why_len) != 0)
         return PROV_RETRY;
-    metrics_counter_add(p->m_deleted, 1);
-    LOG_KV(LOG_LEVEL_INFO, "environment deleted", "env", env, "generation", gen, "reason", rec.reason, NULL);
     return PROV_DONE;
 }
 

@@ -15,6 +15,7 @@
 #include "s3/s3.h"
 #include "store/store.h"
 #include "svc/svc.h"
+#include "writers.h"
 
 typedef struct prov_config {
     char      *s3_endpoint, *s3_region, *s3_access_key, *s3_secret_key;
@@ -23,6 +24,7 @@ typedef struct prov_config {
     bool       create_bucket;     /* s3_bucket_ensure at start */
     char      *durable, *filter_subject;
     long long  max_deliver;       /* deliveries before a failing write ends in env.failed */
+    long long  write_concurrency; /* S3 writer threads */
     long long  ack_wait_ms;       /* redelivery of an unacknowledged message (after a crash) */
     char      *image_registry, *flux_namespace, *claims_namespace, *interval;
 } prov_config;
@@ -35,6 +37,7 @@ typedef struct prov {
     store        *st;
     envstate     *es;
     bus_consumer *cons;
+    writers      *wr;        /* the documents of one generation are written concurrently */
 
     metrics_registry  *reg;
     metrics_counter   *m_ready, *m_failed, *m_deleted, *m_stale, *m_duplicate, *m_skipped, *m_malformed;

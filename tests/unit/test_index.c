@@ -14,9 +14,11 @@
  * orders over 257 documents with both query strategies (every document
  * exactly once, in order), a cursor whose document vanished, the
  * expiry window, validation errors naming the field, and the index staying
- * consistent with its documents after 2000 random events.  Every test uses
+ * consistent with its documents after 2000 random events and after two
+ * concurrent writers (the compare-and-set).  Every test uses
  * its own key prefix.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -635,42 +637,13 @@ static void test_validation(void **state)
     envplane__index__v1__query_reply__free_unpacked(r, NULL);
 }
 
-/* Random events over 40 environments; afterwards every index set must
- * agree with the documents. */
-static void test_random_events_keep_indexes_consistent(void **state)
+/* Every member of every index set has a document with that field value,
+ * every document is in its sets and sorted sets, and the sorted sets hold
+ * exactly the documents. */
+static void check_consistent(fx *f)
 {
-    fx      *f = *state;
-    packed   p;
-    uint64_t gen[40] = { 0 };
-    unsigned seed = 12345;
-    ep_err   err = { 0 };
+    ep_err err = { 0 };
 
-    for (uint64_t seq = 1; seq <= 2000; seq++) {
-        int  e = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 40;
-        int  what = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 10;
-        char name[16], user[16], pool[16];
-        snprintf(name, sizeof name, "dev-q%d", e);
-        snprintf(user, sizeof user, "u%d@x.com", (int)(seed >> 20) % 3);
-        snprintf(pool, sizeof pool, "p%d", (int)(seed >> 22) % 4);
-        if (what < 3 || gen[e] == 0) {
-            accepted(&p, name, user, pool, 1 + what % 4, ++gen[e], "2024-01-01T00:00:00Z", NULL);
-            fold(f, EV_CLAIM_ACCEPTED, &p, seq, what % 2, NULL);
-        } else if (what < 8) {
-            /* Sometimes an older generation's event, arriving late. */
-            uint64_t g = what == 7 && gen[e] > 1 ? gen[e] - 1 : gen[e];
-            int      st = 2 + what % 4;
-            transition(&p, name, g, st, NULL);
-            fold(f, state_subject(st), &p, seq, 1, NULL);
-        } else if (what == 8) {
-            claim_deleted(&p, name, gen[e]);
-            fold(f, EV_CLAIM_DELETED, &p, seq, 1, NULL);
-        } else {
-            transition(&p, name, gen[e], 6, NULL);
-            fold(f, EV_ENV_DELETED, &p, seq, 1, NULL);
-        }
-    }
-    /* Check: every member of every index set has a document with that
-     * field value, and every document is in its sets and sorted sets. */
     {
         char pat[128];
         redisReply *keys;
@@ -721,6 +694,145 @@ static void test_random_events_keep_indexes_consistent(void **state)
     }
 }
 
+/* Random events over 40 environments; afterwards every index set must
+ * agree with the documents. */
+static void test_random_events_keep_indexes_consistent(void **state)
+{
+    fx      *f = *state;
+    packed   p;
+    uint64_t gen[40] = { 0 };
+    unsigned seed = 12345;
+
+    for (uint64_t seq = 1; seq <= 2000; seq++) {
+        int  e = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 40;
+        int  what = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 10;
+        char name[16], user[16], pool[16];
+        snprintf(name, sizeof name, "dev-q%d", e);
+        snprintf(user, sizeof user, "u%d@x.com", (int)(seed >> 20) % 3);
+        snprintf(pool, sizeof pool, "p%d", (int)(seed >> 22) % 4);
+        if (what < 3 || gen[e] == 0) {
+            accepted(&p, name, user, pool, 1 + what % 4, ++gen[e], "2024-01-01T00:00:00Z", NULL);
+            fold(f, EV_CLAIM_ACCEPTED, &p, seq, what % 2, NULL);
+        } else if (what < 8) {
+            /* Sometimes an older generation's event, arriving late. */
+            uint64_t g = what == 7 && gen[e] > 1 ? gen[e] - 1 : gen[e];
+            int      st = 2 + what % 4;
+            transition(&p, name, g, st, NULL);
+            fold(f, state_subject(st), &p, seq, 1, NULL);
+        } else if (what == 8) {
+            claim_deleted(&p, name, gen[e]);
+            fold(f, EV_CLAIM_DELETED, &p, seq, 1, NULL);
+        } else {
+            transition(&p, name, gen[e], 6, NULL);
+            fold(f, EV_ENV_DELETED, &p, seq, 1, NULL);
+        }
+    }
+    check_consistent(f);
+}
+
+/* Two writers (think: two indexer replicas on one durable) fold the same
+ * environments' events concurrently, each its own half, in opposite
+ * orders.  The compare-and-set must make every change land on the version
+ * it was computed from: at the end each document reflects its newest event
+ * and the indexes agree with the documents. */
+#define CONC_ENVS 20
+#define CONC_EVENTS 30
+
+typedef struct conc_arg {
+    fx  *f;
+    int  part;        /* fold events whose index % 2 == part */
+    int  failures;
+    int  conflicts_seen;
+} conc_arg;
+
+static void conc_event(int e, int k, const char **subject, packed *p)
+{
+    char     name[16];
+    uint64_t gen = 1 + (uint64_t)k / 5;
+
+    snprintf(name, sizeof name, "dev-w%d", e);
+    if (k % 5 == 0) {
+        char pool[16];
+        snprintf(pool, sizeof pool, "pool%llu", (unsigned long long)gen);
+        accepted(p, name, "w@x.com", pool, 1, gen, "2024-01-01T00:00:00Z", NULL);
+        *subject = EV_CLAIM_ACCEPTED;
+    } else if (k == CONC_EVENTS - 1 && e % 3 == 0) {
+        transition(p, name, gen, 6, NULL);
+        *subject = EV_ENV_DELETED;
+    } else {
+        int st = 2 + k % 4;
+        transition(p, name, gen, st, NULL);
+        *subject = state_subject(st);
+    }
+}
+
+static void *conc_main(void *argp)
+{
+    conc_arg *a = argp;
+    store    *st = NULL;
+    ep_err    err = { 0 };
+
+    if (store_create(url, 5000, &st, &err) != STORE_OK) {
+        a->failures++;
+        return NULL;
+    }
+    for (int round = 0; round < CONC_EVENTS; round++) {
+        int k = a->part ? CONC_EVENTS - 1 - round : round;
+        if (k % 2 != a->part)
+            continue;
+        for (int e = 0; e < CONC_ENVS; e++) {
+            packed       p;
+            const char  *subject;
+            index_event  ev;
+            index_result res;
+
+            conc_event(e, k, &subject, &p);
+            if (index_event_decode(subject, p.data, p.len, (uint64_t)(1 + k), &ev, &err) != INDEX_OK) {
+                a->failures++;
+                continue;
+            }
+            if (index_apply(a->f->ix, st, &ev, "2026-01-01T00:00:00Z", &res, &err) != INDEX_OK)
+                a->failures++;
+            else
+                index_result_dispose(&res);
+            index_event_dispose(&ev);
+        }
+    }
+    store_destroy(st);
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    fx        *f = *state;
+    pthread_t  t[2];
+    conc_arg   a[2] = { { f, 0, 0, 0 }, { f, 1, 0, 0 } };
+    Envplane__Index__V1__QueryReply *keep;
+
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, conc_main, &a[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(a[0].failures + a[1].failures, 0);
+    for (int e = 0; e < CONC_ENVS; e++) {
+        char name[16];
+        Envplane__Index__V1__EnvironmentDoc *d;
+        snprintf(name, sizeof name, "dev-w%d", e);
+        d = get_doc(f, name, &keep);
+        if (e % 3 == 0) {
+            assert_null(d);   /* its newest event is env.deleted */
+        } else {
+            int k = CONC_EVENTS - 1;
+            assert_non_null(d);
+            assert_int_equal(d->generation, 1 + k / 5);
+            assert_int_equal(d->state, 2 + k % 4);
+            assert_string_equal(d->environment_pool, "pool6");
+        }
+        envplane__index__v1__query_reply__free_unpacked(keep, NULL);
+    }
+    check_consistent(f);
+}
+
 static void test_parse_time(void **state)
 {
     long long t;
@@ -752,6 +864,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expiry_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_events_keep_indexes_consistent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
     };
 
     url = getenv("EP_REDIS_URL");

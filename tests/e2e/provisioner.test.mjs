@@ -303,6 +303,10 @@ test('throughput: 200 claims through claim-ingest alone, then through the provis
   const provRate = 200 / ((t2 - t1) / 1000);
   console.log(`# throughput: claim-ingest ${ingestRate.toFixed(0)} claims/s (upload + accept), ` +
     `provisioner ${provRate.toFixed(0)} claims/s (render 5 documents + state + 2 events), ratio ${(provRate / ingestRate).toFixed(2)}`);
+  const m = await prov.metrics();
+  const sum = metricValue(m, 'provisioner_apply_seconds_sum');
+  const cnt = metricValue(m, 'provisioner_apply_seconds_count');
+  console.log(`# provisioner: ${(1000 * sum / cnt).toFixed(1)} ms per generation in render + state bucket + Redis + events`);
   assert.ok(provRate > 0);
 });
 

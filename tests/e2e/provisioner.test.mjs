@@ -276,6 +276,41 @@ test('deleting the claim removes the rendered state and ends in env.deleted', as
     `${name}/platform-bindings.yaml`, `${name}/services/a.yaml`]);
 });
 
+async function publishExpired(name, generation, claimDeleted) {
+  const T = root.lookupType('envplane.env.v1.EnvExpiry');
+  const msg = T.fromObject({
+    environmentName: name, generation, expirationDate: '2024-01-16T10:30:00Z', source: 'CLAIM_SOURCE_DYNAMIC',
+    secondsLeft: 0, claimDeleted,
+  });
+  await nc.jetstream().publish('platform.env.v1.expired', T.encode(msg).finish(), { msgID: uniq('e2e-exp') });
+}
+
+test('an expiry that deleted the claim deprovisions; one that did not is ignored', async () => {
+  const kept = uniq('sue-kept');
+  const gone = uniq('sue-gone');
+  await publishAccepted(kept, 1, { a: 'v1.0.0' }, 'ENVIRONMENT_TYPE_SUE');
+  await publishAccepted(gone, 1, { a: 'v1.0.0' }, 'ENVIRONMENT_TYPE_SUE');
+  await log.waitFor(ready(gone, 1), `env.ready ${gone}`);
+  await publishExpired(kept, 1, false);
+  await publishExpired(gone, 1, true);
+  const del = await log.waitFor(on('platform.env.v1.deleted', gone, 1), `env.deleted ${gone}`);
+  assert.equal(del.data.reason, 'expired');
+  assert.equal(del.data.environmentType, 'ENVIRONMENT_TYPE_SUE');
+  assert.deepEqual(await listKeys(`${gone}/`), []);
+  // claim-ingest's claim.deleted for the same generation follows: no-op.
+  const T = root.lookupType('envplane.claim.v1.ClaimDeleted');
+  await nc.jetstream().publish('platform.claim.v1.deleted',
+    T.encode(T.fromObject({ environmentName: gone, generation: 1, source: 'CLAIM_SOURCE_DYNAMIC' })).finish(),
+    { msgID: uniq('e2e-del') });
+  await barrier();
+  const t = await streamTransitions([kept, gone]);
+  assert.deepEqual(t.filter((x) => x.env === gone).map((x) => `${x.subject.split('.').pop()}/${x.gen}`),
+    ['provisioning/1', 'ready/1', 'deprovisioning/1', 'deleted/1']);
+  assert.deepEqual(t.filter((x) => x.env === kept).map((x) => `${x.subject.split('.').pop()}/${x.gen}`),
+    ['provisioning/1', 'ready/1']);
+  assert.ok((await listKeys(`${kept}/`)).length > 0);
+});
+
 async function uploadBatch(names, services) {
   const queue = [...names];
   const workers = Array.from({ length: 16 }, async () => {

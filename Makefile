@@ -105,7 +105,7 @@ unit: build
 	scripts/with-stack.sh scripts/run-unit.sh $(BUILD)
 
 e2e: build
-	scripts/with-stack.sh --no-notify scripts/run-e2e.sh $(BUILD)
+	scripts/run-e2e.sh $(BUILD)
 
 test: deps
 	$(MAKE) build

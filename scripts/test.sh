@@ -4,7 +4,8 @@
 #   2. end-to-end tests through official clients,
 #   3. the same end-to-end tests with every service binary under valgrind
 #      (memory errors and leaks on the normal path fail the test),
-#   4. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   4. unit tests and end-to-end tests again with everything built with
+#      AddressSanitizer + UndefinedBehaviorSanitizer,
 #   5. the Helm chart and docker-compose.yml (lint, render, structure),
 #      and the Cedar engine's differential test against the reference,
 #   6. every fuzz target over its committed corpus (ASan+UBSan, libFuzzer).
@@ -41,20 +42,25 @@ run_step() { # title cmd...
     rm -f "$log"
 }
 run_step "unit tests ($BUILD)" scripts/with-stack.sh scripts/run-unit.sh "$BUILD"
-run_step "end-to-end tests ($BUILD)" scripts/with-stack.sh scripts/run-e2e.sh "$BUILD"
+run_step "end-to-end tests ($BUILD)" scripts/run-e2e.sh "$BUILD"
 if [ "${EP_SKIP_VALGRIND:-0}" != 1 ]; then
     # The normal paths of every service, under valgrind: claim-ingest's own
     # suite and the cross-service lifecycle (the kill -9 batches would only
     # measure valgrind's slowness).
     EP_E2E_FILES="${EP_VALGRIND_E2E_FILES:-claim_ingest.test.mjs lifecycle.test.mjs}" \
     EP_SERVICE_WRAPPER="valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
-        run_step "end-to-end tests, services under valgrind" scripts/with-stack.sh scripts/run-e2e.sh "$BUILD"
+        run_step "end-to-end tests, services under valgrind" scripts/run-e2e.sh "$BUILD"
 fi
 if [ "${EP_SKIP_ASAN:-0}" != 1 ]; then
     run_step "ASan+UBSan build" make --no-print-directory BUILD=build-asan CC=clang OPT=-O1 \
         SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" build
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         run_step "unit tests under ASan+UBSan" scripts/with-stack.sh scripts/run-unit.sh build-asan
+    # The service binaries under ASan+UBSan through the whole e2e suite: a
+    # sanitizer report aborts the service, and a leak at exit fails its
+    # exit-code check.
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        run_step "end-to-end tests, services under ASan+UBSan" scripts/run-e2e.sh build-asan
 fi
 run_step "deployment artefacts (helm, compose)" scripts/check-deploy.sh
 if grep -q '^test-cedar:' Makefile; then

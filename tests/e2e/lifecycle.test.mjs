@@ -119,7 +119,8 @@ test('a sue claim with a 3-second expiration goes expiring, expired, deleted and
   assert.deepEqual((await query({ environmentName: name })).items, []);
   // Order of the lifecycle as another team sees it.
   const order = log.matching((e) => e.ce.subject === name && e.subject.startsWith('platform.env.v1.')).map((e) => e.subject.split('.').pop());
-  assert.ok(order.indexOf('ready') < order.indexOf('expiring'));
+  // (ready and expiring are independent: inside the lead time the warning
+  // may well come before provisioning finishes.)
   assert.ok(order.indexOf('expiring') < order.indexOf('expired'));
   assert.ok(order.indexOf('expired') < order.indexOf('deleted'));
 });

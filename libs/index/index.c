@@ -381,6 +381,7 @@ static int run_write(index_db *ix, store *st, const char *env, int nargs, const 
     const char *argv[32];
     size_t      argl[32];
     redisReply *r;
+    ep_err      e = { 0 };
     int         rc = INDEX_OK;
 
     snprintf(dk, sizeof dk, "%sdoc:%s", ix->prefix, env);
@@ -398,18 +399,23 @@ static int run_write(index_db *ix, store *st, const char *env, int nargs, const 
         argv[5 + i] = args[i];
         argl[5 + i] = lens ? lens[i] : strlen(args[i]);
     }
-    r = store_cmd_argv(st, 5 + nargs, argv, argl, err);
-    if (r == NULL && err && strstr(err->msg, "NOSCRIPT") != NULL) {
+    /* A local error: NOSCRIPT must be recognised even if the caller
+     * passed no err. */
+    r = store_cmd_argv(st, 5 + nargs, argv, argl, &e);
+    if (r == NULL && strstr(e.msg, "NOSCRIPT") != NULL) {
         /* Not cached (first use, restart, SCRIPT FLUSH): load it once. */
-        redisReply *l = store_cmd(st, err, "SCRIPT LOAD %s", index__write_lua());
+        redisReply *l = store_cmd(st, &e, "SCRIPT LOAD %s", index__write_lua());
         freeReplyObject(l);
         if (l != NULL) {
-            ep_err_clear(err);
-            r = store_cmd_argv(st, 5 + nargs, argv, argl, err);
+            ep_err_clear(&e);
+            r = store_cmd_argv(st, 5 + nargs, argv, argl, &e);
         }
     }
-    if (r == NULL)
+    if (r == NULL) {
+        if (err)
+            *err = e;
         return ep_err_wrap(err, "index: writing %s", env), INDEX_ESTORE;
+    }
     if (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) {
         if (strcmp(r->str, "conflict") == 0)
             rc = INDEX_ECONFLICT;

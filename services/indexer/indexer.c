@@ -178,6 +178,16 @@ static void on_query(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
             natsMsg_Destroy(msg);
             return;
         }
+    } else if ((int64_t)out_len > natsConnection_GetMaxPayload(nc) - 1024) {
+        /* Headroom for the reply subject and protocol line. */
+        free(out);
+        out = NULL;
+        metrics_counter_add(x->m_query_invalid, 1);
+        if (index_error_reply("limit: the page is larger than the NATS maximum payload; ask for fewer",
+                              &out, &out_len) != INDEX_OK) {
+            natsMsg_Destroy(msg);
+            return;
+        }
     } else if (out_len > 0 && out[0] == 0x22) {
         /* The reply starts with field 4 (error) only when the query was
          * invalid: items, cursor and total would come first. */

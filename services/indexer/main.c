@@ -112,6 +112,60 @@ static void rebuild(svc *s, indexer *x)
     LOG_KV(LOG_LEVEL_INFO, "rebuild finished", "events", n, NULL);
 }
 
+/* After a crash, the events the previous run had fetched but not
+ * acknowledged come back only after ack-wait, by which time newer events of
+ * the same environments would have been folded: the index would still be
+ * right (generation ordering), but its announcements out of order (a
+ * claim's fields arriving after its ready).  So fold that window first, in
+ * stream order, read directly from the stream; the redeliveries then find
+ * their changes made and announced, and change nothing. */
+static void replay_unacked(svc *s, indexer *x)
+{
+    jsConsumerInfo *ci = NULL;
+    jsErrCode       jerr = 0;
+    uint64_t        from, to, folded = 0;
+    char            a[24], b[24], n[24], why[512];
+
+    if (js_GetConsumerInfo(&ci, bus_js(x->bus), BUS_EVENT_STREAM, x->cfg.durable, NULL, &jerr) != NATS_OK) {
+        LOG_KV(LOG_LEVEL_WARN, "cannot read the consumer's state; unacknowledged events wait for redelivery", NULL);
+        return;
+    }
+    from = ci->AckFloor.Stream + 1;
+    to = ci->Delivered.Stream;
+    jsConsumerInfo_Destroy(ci);
+    if (to < from)
+        return;
+    if (to - from >= 100000)
+        from = to - 99999;   /* bounded; anything older is redelivered as usual */
+    for (uint64_t seq = from; seq <= to && !svc_stopping(s); seq++) {
+        natsMsg    *m = NULL;
+        bus_msg     bm = { 0 };
+        bus_verdict v;
+
+        if (js_GetMsg(&m, bus_js(x->bus), BUS_EVENT_STREAM, seq, NULL, &jerr) != NATS_OK)
+            continue;   /* deleted, or not there: nothing to fold */
+        bm.subject = natsMsg_GetSubject(m);
+        bm.data = natsMsg_GetData(m);
+        bm.len = (size_t)natsMsg_GetDataLength(m);
+        bm.stream_seq = seq;
+        bm.num_delivered = 1;
+        bm.raw = m;
+        why[0] = '\0';
+        v = indexer_on_event(&bm, x, why, sizeof why);
+        natsMsg_Destroy(m);
+        if (v == BUS_RETRY) {
+            LOG_KV(LOG_LEVEL_WARN, "replaying unacknowledged events stopped; redelivery takes over", "error", why, NULL);
+            break;
+        }
+        folded++;
+    }
+    snprintf(a, sizeof a, "%llu", (unsigned long long)from);
+    snprintf(b, sizeof b, "%llu", (unsigned long long)to);
+    snprintf(n, sizeof n, "%llu", (unsigned long long)folded);
+    LOG_KV(LOG_LEVEL_INFO, "unacknowledged events of the previous run folded first", "from_seq", a, "to_seq", b,
+           "events", n, NULL);
+}
+
 static void worker(svc *s, void *ud)
 {
     indexer *x = ud;
@@ -130,6 +184,7 @@ static void worker(svc *s, void *ud)
         svc_fail(s, "start-up failed (see the previous error)");
         return;
     }
+    replay_unacked(s, x);
     svc_set_ready(s, 1, NULL);
     while (!svc_stopping(s)) {
         int handled = 0;

@@ -251,8 +251,11 @@ test('kill -9 in the middle of 200 claims: every claim reaches its final state e
   } while (cursor);
   assert.equal(all.filter((d) => wanted.has(d.environmentName) && d.state === 'ENV_STATE_READY').length, N);
   const wire = log.matching((e) => e.subject === UPDATED && wanted.has(e.ce.subject)).length;
+  const replay = idx.lines.map((l) => { try { return JSON.parse(l); } catch { return {}; } })
+    .find((j) => j.msg === 'unacknowledged events of the previous run folded first');
   test_diag(`killed after ${before} index.updated of the batch; in the stream ${stream.length}, ` +
-    `on the wire ${wire} (${wire - stream.length} repeats dropped by the stream)`);
+    `on the wire ${wire} (${wire - stream.length} repeats dropped by the stream); ` +
+    `restart folded ${replay ? `${replay.events} unacknowledged events (seq ${replay.from_seq}-${replay.to_seq})` : 'no unacknowledged events'} first`);
 });
 
 function test_diag(msg) {

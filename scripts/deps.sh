@@ -46,6 +46,18 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
 fi
 
+# kubectl (its built-in kustomize checks the rendered desired state in the
+# provisioner's tests): the kubectl package where an apt source offers it,
+# else Debian's own kubernetes-client.
+if ! command -v kubectl >/dev/null; then
+    if [ $CHECK = 1 ]; then echo "missing: kubectl"; exit 1; fi
+    SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+    echo "deps: installing kubectl"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kubectl > /dev/null 2>&1 ||
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kubernetes-client > /dev/null
+fi
+
 # MinIO and mc, installed the way MinIO recommends: go install, pinned.
 GOBIN=${GOBIN:-$(go env GOPATH)/bin}
 go_tool() { # name module version

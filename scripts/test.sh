@@ -47,7 +47,7 @@ if [ "${EP_SKIP_VALGRIND:-0}" != 1 ]; then
     # The normal paths of every service, under valgrind: claim-ingest's own
     # suite and the cross-service lifecycle (the kill -9 batches would only
     # measure valgrind's slowness).
-    EP_E2E_FILES="${EP_VALGRIND_E2E_FILES:-claim_ingest.test.mjs lifecycle.test.mjs}" \
+    EP_E2E_FILES="${EP_VALGRIND_E2E_FILES:-claim_ingest.test.mjs lifecycle.test.mjs attester.test.mjs}" \
     EP_SERVICE_WRAPPER="valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
         run_step "end-to-end tests, services under valgrind" scripts/run-e2e.sh "$BUILD"
 fi

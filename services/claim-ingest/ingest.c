@@ -657,7 +657,9 @@ static int list_cb(const s3_list_entry *e, void *ud)
     if (svc_stopping(x->ing->svc))
         return 1;
     if (!already_seen(x->ing, x->bucket, e->key, e->etag)) {
+        /* Counted before the work, so the metric never lags the event. */
         x->repaired++;
+        metrics_counter_add(x->ing->m_resync_repaired, 1);
         if (ingest_object(x->ing, x->bucket, e->key, NULL, NULL, x->why, x->why_len) != ING_DONE)
             x->failed++;
     }
@@ -692,6 +694,7 @@ static int resync_bucket(ingest *ing, const char *bucket, char *why, size_t why_
         if (x.seen.n > 0 && bsearch(&k, x.seen.keys, x.seen.n, sizeof *x.seen.keys, cmpstr) != NULL)
             continue;
         x.repaired++;
+        metrics_counter_add(ing->m_resync_repaired, 1);
         if (ingest_removed(ing, bucket, k, NULL, why, why_len) != ING_DONE)
             x.failed++;
     }
@@ -701,7 +704,6 @@ out:
     for (size_t i = 0; i < x.seen.n; i++)
         free(x.seen.keys[i]);
     free(x.seen.keys);
-    metrics_counter_add(ing->m_resync_repaired, (uint64_t)x.repaired);
     return rc;
 }
 

@@ -57,6 +57,20 @@ const char *svc_strstatus(int status)
     return "unknown svc status";
 }
 
+int svc_poll(svc *s, bus_consumer *c, long timeout_ms, const char *what)
+{
+    ep_err err = { 0 };
+    int    handled = 0;
+    char   msg[128];
+
+    (void)s;
+    if (bus_consumer_poll(c, timeout_ms, &handled, &err) != BUS_OK) {
+        snprintf(msg, sizeof msg, "fetching %s failed; retrying", what);
+        LOG_KV(LOG_LEVEL_WARN, msg, "error", err.msg, NULL);
+    }
+    return handled;
+}
+
 int svc_stopping(svc *s) { return __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE); }
 bus *svc_bus(svc *s) { return s->bus; }
 metrics_registry *svc_metrics(svc *s) { return s->metrics; }

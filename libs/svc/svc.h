@@ -75,6 +75,13 @@ int  svc_stopping(svc *s);                       /* 1 once a stop began */
 void svc_fail(svc *s, const char *why);          /* log, exit code 1, stop */
 void svc_set_ready(svc *s, int ready, const char *why_not);   /* for /readyz */
 
+/* Fetch and handle one batch from c on the worker thread, waiting at most
+ * timeout_ms.  A failed fetch (the server away, the consumer gone) is
+ * logged as "fetching <what> failed; retrying" and counts as nothing
+ * handled: the caller's loop simply polls again.  Returns the number of
+ * messages handled. */
+int               svc_poll(svc *s, bus_consumer *c, long timeout_ms, const char *what);
+
 bus              *svc_bus(svc *s);
 metrics_registry *svc_metrics(svc *s);
 const char       *svc_name(svc *s);

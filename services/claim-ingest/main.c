@@ -63,15 +63,12 @@ static void worker(svc *s, void *ud)
     ingest   *ing = ud;
     long long next_resync = 0;
     char      why[1024];
-    ep_err    err = { 0 };
 
     if (worker_setup(ing) != 0) {
         svc_fail(s, "start-up failed (see the previous error)");
         return;
     }
     while (!svc_stopping(s)) {
-        int handled = 0;
-
         if (next_resync <= now_ms()) {
             int n;
             why[0] = '\0';
@@ -88,10 +85,7 @@ static void worker(svc *s, void *ud)
                 next_resync = ing->cfg.resync_ms > 0 ? now_ms() + ing->cfg.resync_ms : (1LL << 62);
             }
         }
-        if (bus_consumer_poll(ing->cons, 500, &handled, &err) != BUS_OK) {
-            LOG_KV(LOG_LEVEL_WARN, "fetching notifications failed; retrying", "error", err.msg, NULL);
-            ep_err_clear(&err);
-        }
+        svc_poll(s, ing->cons, 500, "notifications");
     }
     /* Unsubscribe while the loop still runs the connection. */
     bus_consumer_destroy(ing->cons);

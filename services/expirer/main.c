@@ -75,7 +75,7 @@ static void worker(svc *s, void *ud)
     svc_set_ready(s, 1, NULL);
     while (!svc_stopping(s)) {
         long long wait = x->cfg.max_poll_ms, next = -1, pending = 0;
-        int       steps, handled = 0;
+        int       steps;
 
         why[0] = '\0';
         steps = expirer_run_due(x, why, sizeof why);
@@ -109,10 +109,7 @@ static void worker(svc *s, void *ud)
             wait = x->cfg.max_poll_ms;
         if (wait < 10)
             wait = 10;   /* a fetch needs a round trip to the server anyway */
-        if (bus_consumer_poll(x->cons, (long)wait, &handled, &err) != BUS_OK) {
-            LOG_KV(LOG_LEVEL_WARN, "fetching claim events failed; retrying", "error", err.msg, NULL);
-            ep_err_clear(&err);
-        }
+        svc_poll(s, x->cons, (long)wait, "claim events");
     }
     /* Unsubscribe while the loop still runs the connection. */
     bus_consumer_destroy(x->cons);

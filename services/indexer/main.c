@@ -83,12 +83,9 @@ static void rebuild(svc *s, indexer *x)
     }
     while (!svc_stopping(s)) {
         jsConsumerInfo *ci = NULL;
-        int             handled = 0, done;
+        int             handled, done;
 
-        if (bus_consumer_poll(x->cons, 500, &handled, &err) != BUS_OK) {
-            LOG_KV(LOG_LEVEL_WARN, "rebuild: fetch failed; retrying", "error", err.msg, NULL);
-            ep_err_clear(&err);
-        }
+        handled = svc_poll(s, x->cons, 500, "events to rebuild from");
         total += handled;
         if (handled > 0)
             continue;
@@ -169,7 +166,6 @@ static void replay_unacked(svc *s, indexer *x)
 static void worker(svc *s, void *ud)
 {
     indexer *x = ud;
-    ep_err   err = { 0 };
 
     if (worker_setup(x) != 0) {
         svc_fail(s, "start-up failed (see the previous error)");
@@ -187,12 +183,7 @@ static void worker(svc *s, void *ud)
     replay_unacked(s, x);
     svc_set_ready(s, 1, NULL);
     while (!svc_stopping(s)) {
-        int handled = 0;
-
-        if (bus_consumer_poll(x->cons, 500, &handled, &err) != BUS_OK) {
-            LOG_KV(LOG_LEVEL_WARN, "fetching events failed; retrying", "error", err.msg, NULL);
-            ep_err_clear(&err);
-        }
+        svc_poll(s, x->cons, 500, "events");
     }
     /* Unsubscribe while the loop still runs the connection. */
     svc_set_ready(s, 0, "stopping");

@@ -63,7 +63,6 @@ static int worker_setup(prov *p)
 static void worker(svc *s, void *ud)
 {
     prov  *p = ud;
-    ep_err err = { 0 };
 
     if (worker_setup(p) != 0) {
         svc_fail(s, "start-up failed (see the previous error)");
@@ -71,12 +70,7 @@ static void worker(svc *s, void *ud)
     }
     svc_set_ready(s, 1, NULL);
     while (!svc_stopping(s)) {
-        int handled = 0;
-
-        if (bus_consumer_poll(p->cons, 500, &handled, &err) != BUS_OK) {
-            LOG_KV(LOG_LEVEL_WARN, "fetching events failed; retrying", "error", err.msg, NULL);
-            ep_err_clear(&err);
-        }
+        svc_poll(s, p->cons, 500, "events");
     }
     /* Unsubscribe while the loop still runs the connection. */
     bus_consumer_destroy(p->cons);
